@@ -21,9 +21,9 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
 #define LINSPEC_CONCAT_INNER_(a, b) a##b
 #define LINSPEC_CONCAT_(a, b) LINSPEC_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                                             \
-  do {                                                                    \
-    const auto& _linspec_st = (expr);                                     \
+#define RETURN_IF_ERROR(expr)                                                 \
+  do {                                                                        \
+    const auto& _linspec_st = (expr);                                         \
     if (!_linspec_st.ok()) return ::linspec::internal::ToStatus(_linspec_st); \
   } while (0)
 

@@ -17,8 +17,8 @@ enum class LocalWeight { kRelu2 };
 
 struct LinearAttentionConfig {
   FeatureMap feature_map = FeatureMap::kL2Norm;
-  bool normalize = false;     // divide by phi(q).z
-  int group_size = 64;        // >0: local quadratic branch in fixed groups; 0: pure linear
+  bool normalize = false;  // divide by phi(q).z
+  int group_size = 64;     // >0: local quadratic branch in fixed groups; 0: pure linear
   LocalWeight local_weight = LocalWeight::kRelu2;
   int conv_taps = 32;         // >0: causal depthwise conv on V, one filter per KV head
   bool global_factor = true;  // learned per-layer scalar on the global branch
@@ -37,9 +37,9 @@ struct ModelConfig {
   float rope_theta = 10000.0f;
   int vocab_size = 0;
   bool tie_word_embeddings = false;
-  int bos_token_id = -1;                // -1: none
-  std::vector<int> eos_token_ids;       // config's eos_token_id, int or list
-  int max_position_embeddings = 0;      // informational; linear attention has no hard limit
+  int bos_token_id = -1;            // -1: none
+  std::vector<int> eos_token_ids;   // config's eos_token_id, int or list
+  int max_position_embeddings = 0;  // informational; linear attention has no hard limit
   LinearAttentionConfig linear_attention;
 
   bool augmented() const { return linear_attention.group_size > 0; }

@@ -17,12 +17,12 @@ namespace linspec::scheduler {
 using engine::TokenId;
 
 struct SamplingParams {
-  float temperature = 1.0f;  // 0: greedy
-  int top_k = 0;             // 0: disabled
-  float top_p = 1.0f;        // (0, 1]
+  float temperature = 1.0f;      // 0: greedy
+  int top_k = 0;                 // 0: disabled
+  float top_p = 1.0f;            // (0, 1]
   std::optional<uint64_t> seed;  // unset: drawn from the scheduler's generator
   int max_tokens = 16;
-  std::vector<std::string> stop;       // stop strings, matched across token boundaries
+  std::vector<std::string> stop;  // stop strings, matched across token boundaries
   std::vector<TokenId> stop_token_ids;
   bool ignore_eos = false;
 };
@@ -64,7 +64,7 @@ class RequestSink {
 };
 
 struct GenerateRequest {
-  std::string request_id;  // for logs; the scheduler assigns one when empty
+  std::string request_id;       // for logs; the scheduler assigns one when empty
   std::vector<TokenId> prompt;  // already tokenized (BOS included when wanted)
   SamplingParams sampling;
   int priority = 0;  // higher first among waiting requests

@@ -24,17 +24,17 @@ enum class DrafterKind { kNone, kDraftModel, kNgram };
 const char* DrafterKindName(DrafterKind k);
 
 struct SchedulerOptions {
-  int max_queue = 256;             // waiting requests; more -> ResourceExhausted
-  int max_prompt_tokens = 4096;    // longer -> InvalidArgument
-  int max_tokens_limit = 4096;     // max_tokens above -> InvalidArgument
+  int max_queue = 256;           // waiting requests; more -> ResourceExhausted
+  int max_prompt_tokens = 4096;  // longer -> InvalidArgument
+  int max_tokens_limit = 4096;   // max_tokens above -> InvalidArgument
   int max_stop_strings = 8;
   int max_stop_string_bytes = 256;
   int prefill_token_budget = 512;  // prompt tokens per engine step (chunked prefill)
   DrafterKind drafter = DrafterKind::kNone;
-  int num_draft_tokens = 4;        // k, upper bound when adaptive
-  bool adaptive_draft = true;      // false: always k
-  int ngram_max = 3;               // n-gram drafter: longest suffix matched
-  uint64_t seed = 0;               // seeds requests that set none
+  int num_draft_tokens = 4;    // k, upper bound when adaptive
+  bool adaptive_draft = true;  // false: always k
+  int ngram_max = 3;           // n-gram drafter: longest suffix matched
+  uint64_t seed = 0;           // seeds requests that set none
 };
 
 struct SchedulerStats {
@@ -48,9 +48,11 @@ struct SchedulerStats {
 class Scheduler {
  public:
   // target: required; draft: required iff drafter == kDraftModel (validated: same vocab).
-  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
-      const SchedulerOptions& options, engine::Engine* target, engine::Engine* draft,
-      const engine::Tokenizer* tokenizer, MetricsObserver* observer);
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options,
+                                                           engine::Engine* target,
+                                                           engine::Engine* draft,
+                                                           const engine::Tokenizer* tokenizer,
+                                                           MetricsObserver* observer);
   virtual ~Scheduler() = default;
 
   // Validates and enqueues. InvalidArgument (bad params, prompt too long or empty),

@@ -4,8 +4,8 @@
 #include <random>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
 #include "linspec/v1/generation.pb.h"
 
 namespace linspec {
