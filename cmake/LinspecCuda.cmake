@@ -14,6 +14,11 @@ if(NOT LINSPEC_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES "90a;80")
     endif()
     enable_language(CUDA)
+    # CUDA 13 ships no libnvToolsExt; some CMake 3.25 builds still tag that target as
+    # deprecated unconditionally. An empty placeholder keeps FindCUDAToolkit working.
+    if(NOT TARGET CUDA::nvToolsExt)
+      add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
+    endif()
     find_package(CUDAToolkit REQUIRED)
     set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
