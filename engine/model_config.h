@@ -15,6 +15,20 @@ namespace linspec::engine {
 enum class FeatureMap { kL2Norm, kElu1, kRelu, kIdentity };
 enum class LocalWeight { kRelu2 };
 
+// Numerical conventions every backend follows (engine/cpu is the reference):
+//  * Order per layer and token: q,k = RoPE(proj) (HF LLaMA rotate_half), then
+//    q̂ = φ(q), k̂ = φ(k) per head vector. l2norm: x / max(|x|_2, kL2NormMinNorm);
+//    elu1: elu(x) + 1; relu: max(x, 0); identity: x.
+//  * Head h of the query uses KV head h / (num_attention_heads / num_key_value_heads).
+//  * group_size > 0 (augmented): o = local + γ·global + conv (DESIGN.md §2); no 1/sqrt(d).
+//  * group_size == 0 (plain): lin = q̂·S_t, divided by (q̂·z_t + kNormalizeEps) when
+//    normalize; o = γ·lin + conv, where γ is 1 without global_factor and conv is 0 without
+//    conv_taps. normalize requires group_size == 0.
+//  * conv acts on v (after the v projection, no RoPE/feature map) per KV head and is added
+//    to every query head of that KV head.
+inline constexpr float kL2NormMinNorm = 1e-12f;
+inline constexpr float kNormalizeEps = 1e-6f;
+
 struct LinearAttentionConfig {
   FeatureMap feature_map = FeatureMap::kL2Norm;
   bool normalize = false;  // divide by phi(q).z
