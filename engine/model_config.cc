@@ -1,6 +1,8 @@
 // config.json parsing for the linear_llama family (DESIGN.md §2).
 #include "engine/model_config.h"
 
+#include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -188,6 +190,14 @@ absl::Status ParseTopLevel(const json& root, ModelConfig* c) {
   return ReadEos(root, &c->eos_token_ids);
 }
 
+// The shortest decimal that round-trips the float (1e-05, not 9.999999747378752e-06).
+double ShortFloat(float f) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf) - 1, f);
+  *r.ptr = '\0';
+  return std::strtod(buf, nullptr);
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text) {
@@ -230,10 +240,10 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   j["intermediate_size"] = c.intermediate_size;
   j["num_hidden_layers"] = c.num_hidden_layers;
   j["num_attention_heads"] = c.num_attention_heads;
-  j["num_key_value_heads"] = c.num_key_value_heads;
-  j["head_dim"] = c.head_dim;
-  j["rms_norm_eps"] = c.rms_norm_eps;
-  j["rope_theta"] = c.rope_theta;
+  if (c.num_key_value_heads > 0) j["num_key_value_heads"] = c.num_key_value_heads;
+  if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+  j["rms_norm_eps"] = ShortFloat(c.rms_norm_eps);
+  j["rope_theta"] = ShortFloat(c.rope_theta);
   j["vocab_size"] = c.vocab_size;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["hidden_act"] = "silu";

@@ -61,14 +61,13 @@ std::string ModelWeights::ModelTensorName(ModelTensor t) {
   return "";
 }
 
-bool ModelWeights::HasLayerTensor(LayerTensor t) const {
-  if (t == LayerTensor::kConv) return config_.linear_attention.conv_taps > 0;
-  if (t == LayerTensor::kGlobalFactor) return config_.linear_attention.global_factor;
+bool LayerTensorUsed(const ModelConfig& c, LayerTensor t) {
+  if (t == LayerTensor::kConv) return c.linear_attention.conv_taps > 0;
+  if (t == LayerTensor::kGlobalFactor) return c.linear_attention.global_factor;
   return true;
 }
 
-std::vector<int64_t> ModelWeights::LayerTensorShape(LayerTensor t) const {
-  const ModelConfig& c = config_;
+std::vector<int64_t> LayerTensorShape(const ModelConfig& c, LayerTensor t) {
   const int64_t h = c.hidden_size, q = int64_t{c.num_attention_heads} * c.head_dim,
                 kv = int64_t{c.num_key_value_heads} * c.head_dim, inter = c.intermediate_size;
   switch (t) {
@@ -95,9 +94,9 @@ std::vector<int64_t> ModelWeights::LayerTensorShape(LayerTensor t) const {
   return {};
 }
 
-std::vector<int64_t> ModelWeights::ModelTensorShape(ModelTensor t) const {
-  if (t == ModelTensor::kFinalNorm) return {config_.hidden_size};
-  return {config_.vocab_size, config_.hidden_size};
+std::vector<int64_t> ModelTensorShape(const ModelConfig& c, ModelTensor t) {
+  if (t == ModelTensor::kFinalNorm) return {c.hidden_size};
+  return {c.vocab_size, c.hidden_size};
 }
 
 int64_t ModelWeights::LayerTensorElems(LayerTensor t) const { return Elems(LayerTensorShape(t)); }

@@ -49,6 +49,11 @@ enum class ModelTensor {
   kLmHead,     // [vocab, hidden]; the embedding when tied
 };
 
+// Canonical shapes and use, from the config alone (also used by writers).
+bool LayerTensorUsed(const ModelConfig& config, LayerTensor t);
+std::vector<int64_t> LayerTensorShape(const ModelConfig& config, LayerTensor t);
+std::vector<int64_t> ModelTensorShape(const ModelConfig& config, ModelTensor t);
+
 class ModelWeights {
  public:
   static absl::StatusOr<std::unique_ptr<ModelWeights>> Open(const std::string& model_dir,
@@ -61,9 +66,13 @@ class ModelWeights {
 
   // Whether the config uses the tensor (kConv needs conv_taps > 0, kGlobalFactor needs
   // global_factor); unused tensors have no entry.
-  bool HasLayerTensor(LayerTensor t) const;
-  std::vector<int64_t> LayerTensorShape(LayerTensor t) const;
-  std::vector<int64_t> ModelTensorShape(ModelTensor t) const;
+  bool HasLayerTensor(LayerTensor t) const { return LayerTensorUsed(config_, t); }
+  std::vector<int64_t> LayerTensorShape(LayerTensor t) const {
+    return engine::LayerTensorShape(config_, t);
+  }
+  std::vector<int64_t> ModelTensorShape(ModelTensor t) const {
+    return engine::ModelTensorShape(config_, t);
+  }
   int64_t LayerTensorElems(LayerTensor t) const;
   int64_t ModelTensorElems(ModelTensor t) const;
   // The dtype stored in the file (e.g. to pick a native upload path).
