@@ -1,0 +1,77 @@
+// Device helpers shared by the kernels (internal; included by .cu files only).
+#ifndef LINSPEC_KERNELS_DEVICE_COMMON_CUH_
+#define LINSPEC_KERNELS_DEVICE_COMMON_CUH_
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "kernels/dtype.h"
+
+namespace linspec::kernels::detail {
+
+__device__ __forceinline__ float ToFloat(float x) { return x; }
+__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
+
+template <typename T>
+__device__ __forceinline__ T FromFloat(float x);
+template <>
+__device__ __forceinline__ float FromFloat<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
+  return __float2bfloat16(x);
+}
+template <>
+__device__ __forceinline__ __half FromFloat<__half>(float x) {
+  return __float2half(x);
+}
+
+// Sums the split-K partial products of a GEMM: partials [splits, rows, cols] fp32.
+__device__ __forceinline__ float SumSplits(const float* partials, int splits, size_t split_stride,
+                                           size_t index) {
+  float s = 0.f;
+  for (int i = 0; i < splits; ++i) s += partials[i * split_stride + index];
+  return s;
+}
+
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Block-wide sum; `scratch` holds at least 32 floats. All threads get the result.
+__device__ __forceinline__ float BlockSum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int nwarps = (blockDim.x + 31) >> 5;
+  v = WarpSum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nwarps ? scratch[lane] : 0.f;
+  return WarpSum(t);
+}
+
+}  // namespace linspec::kernels::detail
+
+// Dispatches on a DType to a typed lambda body: LINSPEC_DISPATCH_DTYPE(dt, T, { ... }).
+#define LINSPEC_DISPATCH_DTYPE(dt, T, ...)   \
+  switch (dt) {                              \
+    case ::linspec::kernels::DType::kF32: {  \
+      using T = float;                       \
+      __VA_ARGS__;                           \
+    } break;                                 \
+    case ::linspec::kernels::DType::kBF16: { \
+      using T = __nv_bfloat16;               \
+      __VA_ARGS__;                           \
+    } break;                                 \
+    case ::linspec::kernels::DType::kF16: {  \
+      using T = __half;                      \
+      __VA_ARGS__;                           \
+    } break;                                 \
+  }
+
+#endif  // LINSPEC_KERNELS_DEVICE_COMMON_CUH_

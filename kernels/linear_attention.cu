@@ -1,0 +1,247 @@
+#include "kernels/device_common.cuh"
+#include "kernels/linear_attention.h"
+
+namespace linspec::kernels {
+namespace {
+
+using detail::FromFloat;
+
+constexpr int kQueryBatch = 8;
+
+struct SeqView {
+  const float* ring_k;  // this slot's ring, head h
+  const float* ring_v;
+  const float* k;  // the sequence's first new token, head h
+  const float* v;
+  int start_pos, ring_size, row_stride;  // row_stride = kv_heads * D
+  __device__ const float* K(int pos) const {
+    return pos < start_pos ? ring_k + static_cast<size_t>(pos % ring_size) * row_stride
+                           : k + static_cast<size_t>(pos - start_pos) * row_stride;
+  }
+  __device__ const float* V(int pos) const {
+    return pos < start_pos ? ring_v + static_cast<size_t>(pos % ring_size) * row_stride
+                           : v + static_cast<size_t>(pos - start_pos) * row_stride;
+  }
+};
+
+// Writes S (and z) back to the slot.
+template <int D>
+__device__ void StoreState(const LinearAttentionParams& p, float* srow, const float (&s)[D / 2],
+                           const float* zs, float* zdst, int j) {
+#pragma unroll
+  for (int ii = 0; ii < D / 2; ++ii) srow[ii * D] = s[ii];
+  if (zdst && threadIdx.x < D) zdst[threadIdx.x] = zs[threadIdx.x];
+}
+
+// One block per (sequence, kv head); 2*D threads: thread (hf, j) owns S[hf*D/2 .. +D/2][j].
+template <int D, typename O>
+__global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionParams p) {
+  extern __shared__ float smem[];
+  const int seg_cap = max(p.group_size, kPlainSegment);
+  float* ks = smem;                         // [seg_cap][D]
+  float* qs = ks + seg_cap * D;             // [kQueryBatch][D]
+  float* ws = qs + kQueryBatch * D;         // [kQueryBatch][seg_cap]
+  float* red = ws + kQueryBatch * seg_cap;  // [kQueryBatch][D]
+  float* zs = red + kQueryBatch * D;        // [D]
+  float* den = zs + D;                      // [kQueryBatch]
+
+  const LinearAttentionSeq sq = p.seqs[blockIdx.x];
+  const int h = blockIdx.y;
+  const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
+  const size_t new_base = (static_cast<size_t>(sq.token_offset) * p.kv_heads + h) * D;
+  const SeqView view{p.ring_k + ring_base, p.ring_v + ring_base, p.k + new_base, p.v + new_base,
+                     sq.start_pos,         p.ring_size,          p.kv_heads * D};
+  const int tid = threadIdx.x, j = tid % D, hf = tid / D;
+  const int warp = tid >> 5, lane = tid & 31, nwarps = blockDim.x >> 5;
+  const int qpk = p.heads / p.kv_heads;
+  const bool aug = p.group_size > 0;
+
+  float* srow =
+      p.state + ((static_cast<size_t>(sq.slot) * p.kv_heads + h) * D + hf * (D / 2)) * D + j;
+  float* zdst = p.z ? p.z + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D : nullptr;
+  float s[D / 2];
+#pragma unroll
+  for (int ii = 0; ii < D / 2; ++ii) s[ii] = srow[ii * D];
+  if (tid < D) zs[tid] = zdst ? zdst[tid] : 0.f;
+
+  const int end = sq.start_pos + sq.num_new;
+  bool stored = false, folded_committed = false;
+  for (int pos = sq.fold_pos; pos < end;) {
+    int seg_end;
+    bool complete;
+    if (aug) {
+      const int group_end = (pos / p.group_size + 1) * p.group_size;
+      seg_end = min(group_end, end);
+      complete = seg_end == group_end;
+    } else {
+      seg_end = min(pos + kPlainSegment, end);
+      if (pos < sq.commit_pos && seg_end > sq.commit_pos) seg_end = sq.commit_pos;
+      complete = true;
+    }
+    const int len = seg_end - pos;
+    __syncthreads();
+    for (int idx = tid; idx < len * D; idx += blockDim.x) ks[idx] = view.K(pos + idx / D)[idx % D];
+    __syncthreads();
+
+    // Outputs of the new tokens in this segment, kQueryBatch (token, q head) pairs at a time.
+    const int qstart = max(pos, sq.start_pos);
+    const int nq = max(0, seg_end - qstart) * qpk;
+    for (int qb = 0; qb < nq; qb += kQueryBatch) {
+      const int nqb = min(kQueryBatch, nq - qb);
+      for (int idx = tid; idx < nqb * D; idx += blockDim.x) {
+        const int qi = idx / D, query = qb + qi;
+        const int t = qstart + query / qpk, hq = h * qpk + query % qpk;
+        qs[idx] = p.q[(static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D +
+                      idx % D];
+      }
+      __syncthreads();
+      for (int pr = warp; pr < nqb * len; pr += nwarps) {
+        const int qi = pr / len, si = pr % len;
+        const int t = qstart + (qb + qi) / qpk;
+        float dot = 0.f;
+        for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
+        dot = detail::WarpSum(dot);
+        if (lane == 0) {
+          float wgt = 0.f;
+          if (pos + si <= t) wgt = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
+          ws[qi * seg_cap + si] = wgt;
+        }
+      }
+      __syncthreads();
+      if (p.normalize && tid < nqb) {
+        float dn = 0.f;
+        for (int d = 0; d < D; ++d) dn += qs[tid * D + d] * zs[d];
+        for (int si = 0; si < len; ++si) dn += ws[tid * seg_cap + si];
+        den[tid] = fmaxf(dn, 1e-6f);
+      }
+      float acc[kQueryBatch];
+#pragma unroll
+      for (int qi = 0; qi < kQueryBatch; ++qi) {
+        float g = 0.f;
+        if (qi < nqb) {
+          const float* qrow = qs + qi * D + hf * (D / 2);
+#pragma unroll
+          for (int ii = 0; ii < D / 2; ++ii) g += qrow[ii] * s[ii];
+        }
+        acc[qi] = p.global_scale * g;
+      }
+      for (int si = hf; si < len; si += 2) {
+        const float vj = view.V(pos + si)[j];
+#pragma unroll
+        for (int qi = 0; qi < kQueryBatch; ++qi) acc[qi] += ws[qi * seg_cap + si] * vj;
+      }
+      if (hf == 1) {
+#pragma unroll
+        for (int qi = 0; qi < kQueryBatch; ++qi) red[qi * D + j] = acc[qi];
+      }
+      __syncthreads();
+      if (hf == 0) {
+#pragma unroll
+        for (int qi = 0; qi < kQueryBatch; ++qi) {
+          if (qi >= nqb) break;
+          const int query = qb + qi;
+          const int t = qstart + query / qpk, hq = h * qpk + query % qpk;
+          float o = acc[qi] + red[qi * D + j];
+          if (p.normalize) o /= den[qi];
+          for (int c = 0; c < p.conv_taps; ++c) {
+            const int src = t - p.conv_taps + 1 + c;
+            if (src >= 0) o += p.conv_w[h * p.conv_taps + c] * view.V(src)[j];
+          }
+          static_cast<O*>(
+              p.out)[(static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D +
+                     j] = FromFloat<O>(o);
+        }
+      }
+      __syncthreads();
+    }
+
+    // Fold the segment; a segment that is pending and last is never needed again.
+    const bool has_pending = seg_end > sq.commit_pos;
+    if (complete && !(has_pending && seg_end == end)) {
+      if (has_pending && !stored) {
+        if (folded_committed) StoreState<D>(p, srow, s, zs, zdst, j);
+        stored = true;
+      }
+      for (int si = 0; si < len; ++si) {
+        const float vj = view.V(pos + si)[j];
+        const float* krow = ks + si * D + hf * (D / 2);
+#pragma unroll
+        for (int ii = 0; ii < D / 2; ++ii) s[ii] += krow[ii] * vj;
+      }
+      __syncthreads();
+      if (tid < D && p.normalize) {
+        float zz = zs[tid];
+        for (int si = 0; si < len; ++si) zz += ks[si * D + tid];
+        zs[tid] = zz;
+      }
+      if (!has_pending) folded_committed = true;
+    }
+    pos = seg_end;
+  }
+  __syncthreads();
+  if (!stored && folded_committed) StoreState<D>(p, srow, s, zs, zdst, j);
+
+  // New tokens' k^/v into the ring (all ring reads of this block are done).
+  const int first = max(sq.start_pos, end - p.ring_size);
+  for (int idx = tid; idx < (end - first) * D; idx += blockDim.x) {
+    const int pos = first + idx / D, d = idx % D;
+    const size_t src =
+        (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
+    const size_t dst =
+        ((static_cast<size_t>(sq.slot) * p.ring_size + pos % p.ring_size) * p.kv_heads + h) * D + d;
+    p.ring_k[dst] = p.k[src];
+    p.ring_v[dst] = p.v[src];
+  }
+}
+
+template <int D, typename O>
+cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
+  const int seg_cap = std::max(p.group_size, kPlainSegment);
+  const size_t smem = sizeof(float) * (seg_cap * D + kQueryBatch * D + kQueryBatch * seg_cap +
+                                       kQueryBatch * D + D + kQueryBatch);
+  if (smem > 48 * 1024) {
+    cudaError_t e =
+        cudaFuncSetAttribute(LinearAttentionKernel<D, O>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  dim3 grid(p.num_seqs, p.kv_heads);
+  LinearAttentionKernel<D, O><<<grid, 2 * D, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <typename O>
+cudaError_t LaunchTyped(const LinearAttentionParams& p, cudaStream_t stream) {
+  switch (p.head_dim) {
+    case 16:
+      return LaunchD<16, O>(p, stream);
+    case 32:
+      return LaunchD<32, O>(p, stream);
+    case 64:
+      return LaunchD<64, O>(p, stream);
+    case 128:
+      return LaunchD<128, O>(p, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream) {
+  if (p.num_seqs <= 0) return cudaSuccess;
+  if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.ring_size <= 0) {
+    return cudaErrorInvalidValue;
+  }
+  switch (p.out_dtype) {
+    case DType::kF32:
+      return LaunchTyped<float>(p, stream);
+    case DType::kBF16:
+      return LaunchTyped<__nv_bfloat16>(p, stream);
+    case DType::kF16:
+      return LaunchTyped<__half>(p, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace linspec::kernels

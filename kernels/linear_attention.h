@@ -1,0 +1,87 @@
+// The linear-attention step kernel (DESIGN.md §2, §3): one launch per layer serves decode,
+// verify, draft and prefill chunks of every sequence in the batch.
+//
+// Per sequence the tokens are L = [fold_pos, start_pos) from the slot's ring (committed but
+// not yet folded into S, plus earlier pending tokens) followed by the num_new new tokens from
+// the q/k/v buffers. The kernel reads S (and z) once, computes the outputs of the new tokens
+// exactly as sequential decoding would, folds every completed segment made only of committed
+// tokens (< commit_pos) into S, writes S once (only if something was folded), and writes the
+// new tokens' k^/v into the ring. Pending tokens never change S: rejection is a cursor move.
+//
+// Segments: augmented (group_size > 0) = the fixed groups of G positions aligned to 0 (local
+// weight relu(q.k)^2, folded only when complete); plain = runs of <= 16 tokens that do not
+// straddle commit_pos (weight q.k, always folded).
+//
+// Slot layout (device, fp32), slot-major:
+//   state:  [slots, kv_heads, D, D]      S, row = k dim, col = v dim
+//   z:      [slots, kv_heads, D]         sum of k^ (normalize only; else null)
+//   ring_k: [slots, ring_size, kv_heads, D]   k^ of position p at row p % ring_size
+//   ring_v: [slots, ring_size, kv_heads, D]
+// Step buffers:
+//   q: [tokens, heads, D] fp32 (q^), k/v: [tokens, kv_heads, D] fp32, out: [tokens, heads, D]
+//   conv_w: [kv_heads, conv_taps] fp32 (conv_taps == 0: none)
+// ring_size must be >= max_pending + max(group_size, conv_taps, 1) (RingSizeFor) and every
+// sequence's start_pos - fold_pos <= ring_size - num_new... see RingSizeFor.
+// D (head_dim) in {16, 32, 64, 128}.
+#ifndef LINSPEC_KERNELS_LINEAR_ATTENTION_H_
+#define LINSPEC_KERNELS_LINEAR_ATTENTION_H_
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+
+namespace linspec::kernels {
+
+struct LinearAttentionSeq {
+  int32_t slot = 0;
+  int32_t token_offset = 0;  // row of the first new token in q/k/v/out
+  int32_t num_new = 0;
+  int32_t fold_pos = 0;    // first position not folded into S (group-aligned when augmented)
+  int32_t start_pos = 0;   // position of the first new token
+  int32_t commit_pos = 0;  // positions < commit_pos are committed after this step
+};
+
+struct LinearAttentionParams {
+  int num_seqs = 0;
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  int group_size = 0;
+  int conv_taps = 0;
+  int ring_size = 0;
+  bool normalize = false;
+  float global_scale = 1.f;
+  const LinearAttentionSeq* seqs = nullptr;  // device [num_seqs]
+  float* state = nullptr;
+  float* z = nullptr;
+  float* ring_k = nullptr;
+  float* ring_v = nullptr;
+  const float* conv_w = nullptr;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  void* out = nullptr;
+  DType out_dtype = DType::kF32;
+};
+
+inline constexpr int kPlainSegment = 16;
+
+// Ring rows a slot needs for max_pending pending tokens.
+inline int RingSizeFor(int group_size, int conv_taps, int max_pending) {
+  return 2 * max_pending + std::max({group_size, conv_taps, kPlainSegment});
+}
+
+// fold_pos after a step (the host mirror of the kernel's folding rule).
+inline int64_t FoldPosAfter(int64_t fold_pos, int64_t commit_pos, int group_size) {
+  if (group_size <= 0) return std::max(fold_pos, commit_pos);
+  return std::max(fold_pos, commit_pos / group_size * group_size);
+}
+
+cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream);
+
+}  // namespace linspec::kernels
+
+#endif  // LINSPEC_KERNELS_LINEAR_ATTENTION_H_

@@ -1,0 +1,29 @@
+// QKV epilogue: sums the fused q/k/v projection's split-K partials, applies RoPE
+// (Hugging Face rotate-half pairs (i, i + d/2)) and the feature map to q and k.
+//
+//   partials:  [splits, rows, (heads + 2 * kv_heads) * head_dim] fp32 (q heads, k heads, v heads)
+//   positions: [rows] int32, absolute token positions
+//   inv_freq:  [head_dim / 2] fp32, RoPE frequencies; null disables RoPE
+//   q_out:     [rows, heads, head_dim] fp32       phi(RoPE(q))
+//   k_out:     [rows, kv_heads, head_dim] fp32    phi(RoPE(k))
+//   v_out:     [rows, kv_heads, head_dim] fp32
+// head_dim must be even and <= 256. l2norm is x / max(||x||, 1e-12) (F.normalize).
+#ifndef LINSPEC_KERNELS_QKV_EPILOGUE_H_
+#define LINSPEC_KERNELS_QKV_EPILOGUE_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace linspec::kernels {
+
+enum class FeatureMapKind { kL2Norm, kElu1, kRelu, kIdentity };
+
+cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positions,
+                        const float* inv_freq, FeatureMapKind feature_map, float* q_out,
+                        float* k_out, float* v_out, int rows, int heads, int kv_heads, int head_dim,
+                        cudaStream_t stream);
+
+}  // namespace linspec::kernels
+
+#endif  // LINSPEC_KERNELS_QKV_EPILOGUE_H_

@@ -1,0 +1,194 @@
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/device_common.cuh"
+#include "kernels/skinny_gemm.h"
+
+namespace linspec::kernels {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kRowsPerWarp = 32;  // two m16 tiles
+constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
+constexpr int kMaxSmemBytes = 48 * 1024;
+
+template <typename T>
+__device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                    uint32_t a3, uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+__device__ __forceinline__ uint4 LoadStream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+// One 32-wide k chunk. Lane (g, t) holds 8 consecutive k of rows g, g+8 (+16, +24); the
+// chunk is two m16n8k16 steps whose k order is permuted identically for A and B (a dot
+// product does not depend on the order of its terms): physical k 8t+0..3 is step 0's
+// {2t, 2t+1, 2t+8, 2t+9} and 8t+4..7 is step 1's.
+template <typename T, int NT>
+__device__ __forceinline__ void MmaChunk(float (&acc)[2][NT][4], const uint4 (&a)[4],
+                                         const uint4* xs, int row_stride, int g) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const uint4 b = xs[(nt * 8 + g) * row_stride];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+      const uint4& lo = a[mt * 2];
+      const uint4& hi = a[mt * 2 + 1];
+      Mma<T>(acc[mt][nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+      Mma<T>(acc[mt][nt], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+    }
+  }
+}
+
+template <typename T, int NT>
+__global__ void __launch_bounds__(kWarps * 32)
+    SkinnyGemmKernel(const T* __restrict__ w, const T* __restrict__ x, float* __restrict__ out,
+                     int m, int n, int k, int ks) {
+  extern __shared__ uint4 xs_smem[];
+  const int split = blockIdx.y;
+  const int k0 = split * ks;
+  const int klen = min(ks, k - k0);
+  const int vec_per_row = klen / 8;
+  const int row_stride = ks / 8 + 1;  // +1 uint4 of padding against bank conflicts
+  for (int idx = threadIdx.x; idx < NT * 8 * vec_per_row; idx += blockDim.x) {
+    const int r = idx / vec_per_row, c = idx - r * vec_per_row;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < m) v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(r) * k + k0 + c * 8);
+    xs_smem[r * row_stride + c] = v;
+  }
+  __syncthreads();
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * kRowsPerBlock + warp * kRowsPerWarp;
+  const T* wrow[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = min(row0 + g + 8 * i, n - 1);  // clamped rows are computed and discarded
+    wrow[i] = w + static_cast<size_t>(r) * k + k0 + 8 * t;
+  }
+  float acc[2][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.f;
+
+  const uint4* xs = xs_smem + t;
+  constexpr int kUnroll = 4;
+  int kk = 0;
+  for (; kk + 32 * kUnroll <= klen; kk += 32 * kUnroll) {
+    uint4 a[kUnroll][4];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[u][i] = LoadStream(wrow[i] + kk + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      // a[u] = {rows g, g+8, g+16, g+24}: m-tile 0 is (0, 1), m-tile 1 is (2, 3).
+      MmaChunk<T, NT>(acc, a[u], xs + (kk + 32 * u) / 8, row_stride, g);
+    }
+  }
+  for (; kk < klen; kk += 32) {
+    uint4 a[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = LoadStream(wrow[i] + kk);
+    MmaChunk<T, NT>(acc, a, xs + kk / 8, row_stride, g);
+  }
+
+  float* o = out + static_cast<size_t>(split) * m * n;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int col = nt * 8 + 2 * t + (e & 1);
+        if (row < n && col < m) o[static_cast<size_t>(col) * n + row] = acc[mt][nt][e];
+      }
+}
+
+int NumTiles(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8; }
+
+int MaxKSlice(int m) {
+  const int rows = NumTiles(m) * 8;
+  int ks = (kMaxSmemBytes / (rows * 2) - 8) / 32 * 32;
+  return std::max(32, ks);
+}
+
+int KSlice(int m, int k, int requested_splits) {
+  const int splits = std::max(1, requested_splits);
+  int ks = ((k + splits - 1) / splits + 31) / 32 * 32;
+  return std::min(std::max(ks, 32), MaxKSlice(m));
+}
+
+template <typename T, int NT>
+cudaError_t Launch(const void* w, const void* x, float* partials, int m, int n, int k, int ks,
+                   cudaStream_t stream) {
+  const int splits = (k + ks - 1) / ks;
+  const size_t smem = static_cast<size_t>(NT) * 8 * (ks / 8 + 1) * sizeof(uint4);
+  dim3 grid((n + kRowsPerBlock - 1) / kRowsPerBlock, splits);
+  SkinnyGemmKernel<T, NT><<<grid, kWarps * 32, smem, stream>>>(
+      static_cast<const T*>(w), static_cast<const T*>(x), partials, m, n, k, ks);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t LaunchTyped(const void* w, const void* x, float* partials, int m, int n, int k, int ks,
+                        cudaStream_t stream) {
+  switch (NumTiles(m)) {
+    case 1:
+      return Launch<T, 1>(w, x, partials, m, n, k, ks, stream);
+    case 2:
+      return Launch<T, 2>(w, x, partials, m, n, k, ks, stream);
+    case 4:
+      return Launch<T, 4>(w, x, partials, m, n, k, ks, stream);
+    default:
+      return Launch<T, 8>(w, x, partials, m, n, k, ks, stream);
+  }
+}
+
+}  // namespace
+
+int SkinnyGemmEffectiveSplits(int m, int k, int requested_splits) {
+  const int ks = KSlice(m, k, requested_splits);
+  return (k + ks - 1) / ks;
+}
+
+int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms) {
+  const int blocks_x = (n + kRowsPerBlock - 1) / kRowsPerBlock;
+  int splits = (3 * num_sms + blocks_x - 1) / blocks_x;
+  splits = std::clamp(splits, 1, std::max(1, k / 128));
+  return SkinnyGemmEffectiveSplits(m, k, splits);
+}
+
+cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,
+                       int splits, DType dtype, cudaStream_t stream) {
+  if (m < 1 || m > kSkinnyMaxRows || n < 1 || k < 32 || k % 32 != 0 || dtype == DType::kF32) {
+    return cudaErrorInvalidValue;
+  }
+  const int ks = KSlice(m, k, splits);
+  if (dtype == DType::kBF16) return LaunchTyped<__nv_bfloat16>(w, x, partials, m, n, k, ks, stream);
+  return LaunchTyped<__half>(w, x, partials, m, n, k, ks, stream);
+}
+
+}  // namespace linspec::kernels

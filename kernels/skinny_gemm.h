@@ -1,0 +1,38 @@
+// Split-K skinny GEMM for small batches: partials[s] = x · w^T over the s-th K slice.
+//
+// The decode step multiplies a few activation rows by every weight matrix, so it is bound by
+// reading the weights. cuBLAS reaches ~34% of copy bandwidth there (DESIGN.md §7); this
+// kernel streams each weight element once with 16-byte loads, many in flight, and uses the
+// tensor cores (mma.sync m16n8k16, "swap AB": weights are the M operand) so batches up to 64
+// rows cost about the same as one row.
+//
+// Buffers (all device, row-major):
+//   w:        [n, k]            bf16 or f16
+//   x:        [m, k]            same dtype as w
+//   partials: [splits, m, n]    fp32, every element written; consumers sum the splits in order
+// Requirements: 1 <= m <= kSkinnyMaxRows, k % 32 == 0, n >= 1, splits >= 1 (clamped so every
+// split has at least 32 columns). The result is deterministic and independent of m for each row.
+#ifndef LINSPEC_KERNELS_SKINNY_GEMM_H_
+#define LINSPEC_KERNELS_SKINNY_GEMM_H_
+
+#include <cuda_runtime_api.h>
+
+#include "kernels/dtype.h"
+
+namespace linspec::kernels {
+
+inline constexpr int kSkinnyMaxRows = 64;
+
+// The split count the launcher actually uses for a requested one (k slices are multiples of
+// 32 and bounded by shared memory); `partials` must hold EffectiveSplits(...) * m * n floats.
+int SkinnyGemmEffectiveSplits(int m, int k, int requested_splits);
+
+// A split count that fills the device: about 3 blocks per multiprocessor.
+int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
+
+cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,
+                       int splits, DType dtype, cudaStream_t stream);
+
+}  // namespace linspec::kernels
+
+#endif  // LINSPEC_KERNELS_SKINNY_GEMM_H_

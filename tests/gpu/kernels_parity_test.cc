@@ -1,0 +1,298 @@
+// Parity of every CUDA kernel with its CPU twin (kernels/reference.h): random inputs (never
+// zeros), poisoned outputs (every element must be written), relative-error bounds per dtype.
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/elementwise.h"
+#include "kernels/linear_attention.h"
+#include "kernels/qkv_epilogue.h"
+#include "kernels/reference.h"
+#include "kernels/skinny_gemm.h"
+#include "tests/gpu/gpu_test_util.h"
+
+namespace linspec::kernels {
+namespace {
+
+using testing::DeviceBuffer;
+using testing::RandomVec;
+using testing::RelErr;
+
+std::vector<float> SumSplitsHost(const std::vector<float>& p, int splits, size_t n) {
+  std::vector<float> r(n, 0.f);
+  for (int s = 0; s < splits; ++s)
+    for (size_t i = 0; i < n; ++i) r[i] += p[s * n + i];
+  return r;
+}
+
+class KernelParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LINSPEC_SKIP_WITHOUT_GPU();
+    rng_.seed(testing::TestSeed());
+  }
+  std::mt19937 rng_;
+};
+
+TEST_F(KernelParity, SkinnyGemmMatchesReference) {
+  struct Shape {
+    int m, n, k, splits;
+  };
+  const Shape shapes[] = {{1, 1, 32, 1},       {1, 300, 1024, 0},  {3, 129, 96, 2},
+                          {8, 512, 2048, 0},   {13, 77, 4128, 5},  {33, 260, 512, 0},
+                          {64, 1000, 2048, 0}, {64, 128, 5632, 0}, {17, 64, 64, 64}};
+  for (const DType dt : {DType::kBF16, DType::kF16}) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(::testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k
+                                        << " dtype=" << static_cast<int>(dt));
+      auto w = testing::RoundBf16(RandomVec(rng_, size_t(s.n) * s.k));
+      auto x = testing::RoundBf16(RandomVec(rng_, size_t(s.m) * s.k));
+      const int req = s.splits ? s.splits : SkinnyGemmDefaultSplits(s.m, s.n, s.k, 132);
+      const int splits = SkinnyGemmEffectiveSplits(s.m, s.k, req);
+      DeviceBuffer<uint16_t> dw(w.size()), dx(x.size());
+      if (dt == DType::kBF16) {
+        auto wb = testing::ToBf16(w), xb = testing::ToBf16(x);
+        cudaMemcpy(dw.get(), wb.data(), wb.size() * 2, cudaMemcpyHostToDevice);
+        cudaMemcpy(dx.get(), xb.data(), xb.size() * 2, cudaMemcpyHostToDevice);
+      } else {
+        auto wb = testing::ToF16(w), xb = testing::ToF16(x);
+        cudaMemcpy(dw.get(), wb.data(), wb.size() * 2, cudaMemcpyHostToDevice);
+        cudaMemcpy(dx.get(), xb.data(), xb.size() * 2, cudaMemcpyHostToDevice);
+      }
+      DeviceBuffer<float> out(size_t(splits) * s.m * s.n);
+      out.Poison();
+      CUDA_OK(SkinnyGemm(dw.get(), dx.get(), out.get(), s.m, s.n, s.k, req, dt, nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      auto got = SumSplitsHost(out.Download(), splits, size_t(s.m) * s.n);
+      std::vector<float> want(size_t(s.m) * s.n);
+      ref::Gemm(w.data(), x.data(), want.data(), s.m, s.n, s.k);
+      EXPECT_LT(RelErr(got, want), 2e-5);
+      if (s.m > 1) {  // row 0 does not depend on how many rows ride along
+        DeviceBuffer<float> one(size_t(SkinnyGemmEffectiveSplits(1, s.k, req)) * s.n);
+        CUDA_OK(SkinnyGemm(dw.get(), dx.get(), one.get(), 1, s.n, s.k, req, dt, nullptr));
+        CUDA_OK(cudaDeviceSynchronize());
+        const int s1 = SkinnyGemmEffectiveSplits(1, s.k, req);
+        if (s1 == splits) {
+          auto row0 = SumSplitsHost(one.Download(), s1, s.n);
+          for (int c = 0; c < s.n; ++c) ASSERT_EQ(row0[c], got[c]) << "col " << c;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(KernelParity, EmbeddingGather) {
+  const int vocab = 1000, dim = 300, rows = 17;
+  auto table = testing::RoundBf16(RandomVec(rng_, size_t(vocab) * dim));
+  std::vector<int32_t> tokens(rows);
+  for (auto& t : tokens) t = std::uniform_int_distribution<int>(0, vocab - 1)(rng_);
+  DeviceBuffer<__nv_bfloat16> dt(testing::ToBf16(table));
+  DeviceBuffer<int32_t> dtok(tokens);
+  DeviceBuffer<float> x(size_t(rows) * dim);
+  x.Poison();
+  CUDA_OK(EmbeddingGather(dt.get(), DType::kBF16, dtok.get(), x.get(), rows, dim, nullptr));
+  std::vector<float> want(size_t(rows) * dim);
+  ref::EmbeddingGather(table.data(), tokens.data(), want.data(), rows, dim);
+  EXPECT_EQ(x.Download(), want);
+}
+
+TEST_F(KernelParity, AddRmsNormWithSplitsAndRowMap) {
+  const int rows = 9, dim = 2048, splits = 3;
+  auto x = RandomVec(rng_, size_t(rows) * dim, -3, 3);
+  auto partials = RandomVec(rng_, size_t(splits) * rows * dim);
+  auto weight = RandomVec(rng_, dim, 0.5, 1.5);
+  std::vector<int32_t> map(rows);
+  for (int r = 0; r < rows; ++r) map[r] = r % 3 == 2 ? r / 3 : -1;
+  DeviceBuffer<float> dx(x), dp(partials), dw(weight), out(3 * dim);
+  DeviceBuffer<int32_t> dmap(map);
+  out.Poison();
+  CUDA_OK(AddRmsNorm(dx.get(), dp.get(), splits, dw.get(), DType::kF32, out.get(), DType::kF32,
+                     dmap.get(), rows, dim, 1e-5f, nullptr));
+  std::vector<float> want(3 * dim);
+  ref::AddRmsNorm(x.data(), partials.data(), splits, weight.data(), want.data(), map.data(), rows,
+                  dim, 1e-5f);
+  EXPECT_LT(RelErr(out.Download(), want), 1e-6);
+  EXPECT_LT(RelErr(dx.Download(), x), 1e-7);
+  // bf16 output, identity map, no partials.
+  DeviceBuffer<__nv_bfloat16> ob(size_t(rows) * dim);
+  ob.Poison();
+  CUDA_OK(AddRmsNorm(dx.get(), nullptr, 0, dw.get(), DType::kF32, ob.get(), DType::kBF16, nullptr,
+                     rows, dim, 1e-5f, nullptr));
+  std::vector<float> want2(size_t(rows) * dim);
+  ref::AddRmsNorm(x.data(), nullptr, 0, weight.data(), want2.data(), nullptr, rows, dim, 1e-5f);
+  EXPECT_LT(RelErr(testing::FromBf16(ob.Download()), want2), 5e-3);
+}
+
+TEST_F(KernelParity, SwiGluAndArgmax) {
+  const int rows = 7, ffn = 5632, splits = 2, vocab = 32000;
+  auto partials = RandomVec(rng_, size_t(splits) * rows * 2 * ffn, -4, 4);
+  DeviceBuffer<float> dp(partials), out(size_t(rows) * ffn);
+  out.Poison();
+  CUDA_OK(SwiGlu(dp.get(), splits, out.get(), DType::kF32, rows, ffn, nullptr));
+  std::vector<float> want(size_t(rows) * ffn);
+  ref::SwiGlu(partials.data(), splits, want.data(), rows, ffn);
+  EXPECT_LT(RelErr(out.Download(), want), 1e-6);
+
+  auto lp = RandomVec(rng_, size_t(splits) * rows * vocab, -10, 10);
+  lp[5] = lp[777] = 50.f;  // tie in row 0 across splits 0: lowest id wins
+  lp[size_t(rows) * vocab + 5] = lp[size_t(rows) * vocab + 777] = 0.f;
+  DeviceBuffer<float> dl(lp), logits(size_t(rows) * vocab);
+  DeviceBuffer<int32_t> am(rows);
+  logits.Poison();
+  am.Poison();
+  CUDA_OK(LogitsArgmax(dl.get(), splits, logits.get(), am.get(), rows, vocab, nullptr));
+  std::vector<float> wl(size_t(rows) * vocab);
+  std::vector<int32_t> wa(rows);
+  ref::LogitsArgmax(lp.data(), splits, wl.data(), wa.data(), rows, vocab);
+  EXPECT_EQ(am.Download(), wa);
+  EXPECT_EQ(wa[0], 5);
+  EXPECT_LT(RelErr(logits.Download(), wl), 1e-7);
+}
+
+TEST_F(KernelParity, QkvEpilogueAllFeatureMaps) {
+  const int rows = 6, heads = 8, kvh = 2, d = 128, splits = 2;
+  const int width = (heads + 2 * kvh) * d;
+  auto partials = RandomVec(rng_, size_t(splits) * rows * width);
+  std::vector<int32_t> pos(rows);
+  for (auto& p : pos) p = std::uniform_int_distribution<int>(0, 5000)(rng_);
+  auto inv = ref::RopeInvFreq(d, 10000.f);
+  DeviceBuffer<float> dp(partials), dinv(inv);
+  DeviceBuffer<int32_t> dpos(pos);
+  for (auto fm : {FeatureMapKind::kL2Norm, FeatureMapKind::kElu1, FeatureMapKind::kRelu,
+                  FeatureMapKind::kIdentity}) {
+    for (bool rope : {true, false}) {
+      DeviceBuffer<float> q(size_t(rows) * heads * d), k(size_t(rows) * kvh * d),
+          v(size_t(rows) * kvh * d);
+      q.Poison();
+      k.Poison();
+      v.Poison();
+      CUDA_OK(QkvEpilogue(dp.get(), splits, dpos.get(), rope ? dinv.get() : nullptr, fm, q.get(),
+                          k.get(), v.get(), rows, heads, kvh, d, nullptr));
+      std::vector<float> wq(q.size()), wk(k.size()), wv(v.size());
+      ref::QkvEpilogue(partials.data(), splits, pos.data(), rope ? inv.data() : nullptr, fm,
+                       wq.data(), wk.data(), wv.data(), rows, heads, kvh, d);
+      EXPECT_LT(RelErr(q.Download(), wq), 1e-5) << static_cast<int>(fm) << rope;
+      EXPECT_LT(RelErr(k.Download(), wk), 1e-5);
+      EXPECT_EQ(v.Download(), wv);
+    }
+  }
+}
+
+struct AttnCase {
+  int heads, kv_heads, d, group, conv;
+  bool normalize;
+};
+
+// Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
+// compares outputs, S, z and the ring with the token-by-token CPU twin.
+void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
+  const int slots = 6, max_pending = 9;
+  const int ring = RingSizeFor(c.group, c.conv, max_pending);
+  const int nseq = 5;
+  const bool positive = c.normalize;
+  std::vector<LinearAttentionSeq> seqs(nseq);
+  std::vector<int> slot_perm = {0, 1, 2, 3, 4, 5};
+  std::shuffle(slot_perm.begin(), slot_perm.end(), rng);
+  int tokens = 0;
+  auto U = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int b = 0; b < nseq; ++b) {
+    LinearAttentionSeq& s = seqs[b];
+    s.slot = slot_perm[b];
+    const int committed = U(0, 300);
+    s.fold_pos = c.group > 0 ? std::max(0, (committed - U(0, 8)) / c.group * c.group)
+                             : std::max(0, committed - U(0, 8));
+    if (c.group > 0 && committed - s.fold_pos >= c.group + max_pending) s.fold_pos += c.group;
+    const int kind = U(0, 3);  // 0 decode, 1 verify, 2 draft append, 3 prefill chunk
+    const int old_pending = kind == 2 ? U(1, 4) : 0;
+    s.start_pos = committed + old_pending;
+    s.num_new = kind == 0 ? 1 : kind == 1 ? U(2, 9) : kind == 2 ? 1 : U(2, 150);
+    if (kind == 3 && s.fold_pos < committed) s.num_new = U(2, 40);
+    s.commit_pos = (kind == 0 || kind == 3) ? s.start_pos + s.num_new : committed;
+    s.token_offset = tokens;
+    tokens += s.num_new;
+  }
+  const size_t dd = size_t(c.d) * c.d;
+  auto rv = [&](size_t n) { return positive ? RandomVec(rng, n, 0.01f, 1.f) : RandomVec(rng, n); };
+  auto state = RandomVec(rng, slots * c.kv_heads * dd);
+  auto z = rv(size_t(slots) * c.kv_heads * c.d);
+  auto ring_k = rv(size_t(slots) * ring * c.kv_heads * c.d);
+  auto ring_v = RandomVec(rng, size_t(slots) * ring * c.kv_heads * c.d);
+  auto conv = RandomVec(rng, size_t(c.kv_heads) * std::max(c.conv, 1));
+  auto q = rv(size_t(tokens) * c.heads * c.d);
+  auto k = rv(size_t(tokens) * c.kv_heads * c.d);
+  auto v = RandomVec(rng, size_t(tokens) * c.kv_heads * c.d);
+  // Scale like l2-normalized features so relu^2 weights stay O(1).
+  const float scale = positive ? 1.f : 1.f / std::sqrt(float(c.d));
+  for (auto* vec : {&q, &k, &ring_k}) {
+    for (auto& x : *vec) x *= scale;
+  }
+
+  DeviceBuffer<LinearAttentionSeq> dseqs(seqs);
+  DeviceBuffer<float> dstate(state), dz(z), drk(ring_k), drv(ring_v), dconv(conv), dq(q), dk(k),
+      dv(v), dout(size_t(tokens) * c.heads * c.d);
+  dout.Poison();
+  LinearAttentionParams p;
+  p.num_seqs = nseq;
+  p.heads = c.heads;
+  p.kv_heads = c.kv_heads;
+  p.head_dim = c.d;
+  p.group_size = c.group;
+  p.conv_taps = c.conv;
+  p.ring_size = ring;
+  p.normalize = c.normalize;
+  p.global_scale = c.group > 0 ? 0.37f : 1.f;
+  p.out_dtype = DType::kF32;
+  LinearAttentionParams hp = p;
+  p.seqs = dseqs.get();
+  p.state = dstate.get();
+  p.z = c.normalize ? dz.get() : nullptr;
+  p.ring_k = drk.get();
+  p.ring_v = drv.get();
+  p.conv_w = dconv.get();
+  p.q = dq.get();
+  p.k = dk.get();
+  p.v = dv.get();
+  p.out = dout.get();
+  CUDA_OK(LinearAttentionStep(p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+
+  std::vector<float> out(dout.size());
+  hp.seqs = seqs.data();
+  hp.state = state.data();
+  hp.z = c.normalize ? z.data() : nullptr;
+  hp.ring_k = ring_k.data();
+  hp.ring_v = ring_v.data();
+  hp.conv_w = conv.data();
+  hp.q = q.data();
+  hp.k = k.data();
+  hp.v = v.data();
+  hp.out = out.data();
+  ref::LinearAttentionStep(hp);
+  EXPECT_LT(RelErr(dout.Download(), out), 1e-5);
+  EXPECT_LT(RelErr(dstate.Download(), state), 1e-6);
+  if (c.normalize) {
+    EXPECT_LT(RelErr(dz.Download(), z), 1e-6);
+  }
+  EXPECT_EQ(drk.Download(), ring_k);
+  EXPECT_EQ(drv.Download(), ring_v);
+}
+
+TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
+  const AttnCase cases[] = {
+      {16, 16, 128, 0, 0, false}, {4, 2, 64, 0, 0, true},   {8, 8, 128, 64, 32, false},
+      {8, 2, 128, 64, 16, false}, {4, 4, 32, 4, 3, false},  {6, 3, 16, 8, 0, false},
+      {4, 1, 128, 0, 0, false},   {2, 2, 64, 16, 5, false},
+  };
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const AttnCase& c : cases) {
+      SCOPED_TRACE(::testing::Message()
+                   << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G=" << c.group
+                   << " C=" << c.conv << " norm=" << c.normalize << " rep=" << rep);
+      RunAttentionCase(rng_, c);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace linspec::kernels
