@@ -30,11 +30,15 @@ struct SchedulerOptions {
   int max_stop_strings = 8;
   int max_stop_string_bytes = 256;
   int prefill_token_budget = 512;  // prompt tokens per engine step (chunked prefill)
+  // Most tokens one target Forward may carry (prefill chunks + k + 1 per decoding
+  // sequence); keep <= the engine's EngineOptions::max_batch_tokens.
+  int max_batch_tokens = 2048;
   DrafterKind drafter = DrafterKind::kNone;
   int num_draft_tokens = 4;    // k, upper bound when adaptive
   bool adaptive_draft = true;  // false: always k
   int ngram_max = 3;           // n-gram drafter: longest suffix matched
   uint64_t seed = 0;           // seeds requests that set none
+  int max_running = 0;         // concurrent sequences; 0 = every engine slot
 };
 
 struct SchedulerStats {
@@ -43,6 +47,7 @@ struct SchedulerStats {
   int slots_total = 0;
   int slots_used = 0;
   int64_t steps = 0;
+  bool healthy = true;  // false once an engine reported a sticky failure
 };
 
 class Scheduler {

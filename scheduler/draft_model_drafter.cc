@@ -1,0 +1,135 @@
+#include "scheduler/draft_model_drafter.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/status_macros.h"
+#include "scheduler/sampler.h"
+
+namespace linspec::scheduler {
+
+namespace {
+
+class DraftModelDrafter : public Drafter {
+ public:
+  explicit DraftModelDrafter(const DraftModelDrafterOptions& o) : opt_(o) {}
+  const char* name() const override { return "draft_model"; }
+  bool uses_engine() const override { return true; }
+  int last_num_forwards() const override { return forwards_; }
+
+  absl::Status Propose(absl::Span<DraftTask* const> tasks) override;
+  absl::Status Commit(engine::SlotId slot, int num_proposed, int num_accepted) override {
+    if (num_proposed <= 1) return absl::OkStatus();
+    // Proposals 2..k were fed as pending; the last proposal never was.
+    return opt_.engine->Commit(slot, std::min(num_accepted, num_proposed - 1));
+  }
+
+ private:
+  // Appends the proposal drawn from a logits row to the task.
+  void Draw(DraftTask* t, const float* logits, engine::TokenId argmax, int vocab);
+  absl::Status FirstForward(absl::Span<DraftTask* const> tasks, std::vector<DraftTask*>* active);
+
+  DraftModelDrafterOptions opt_;
+  engine::ForwardResult result_;
+  std::vector<float> probs_;
+  int forwards_ = 0;
+};
+
+void DraftModelDrafter::Draw(DraftTask* t, const float* logits, engine::TokenId argmax, int vocab) {
+  if (t->sampling->temperature <= 0) {
+    t->tokens.push_back(argmax);
+    return;
+  }
+  ToProbs(logits, vocab, *t->sampling, &probs_);
+  const uint64_t index = t->first_index + t->tokens.size();
+  t->tokens.push_back(
+      SampleFromProbs(probs_.data(), vocab, UniformAt(t->seed, index, RandomStream::kDraft)));
+  t->probs.insert(t->probs.end(), probs_.begin(), probs_.end());
+}
+
+// Feeds each task's lag (committed) and draws its first proposal. Tasks whose lag does not
+// fit the catch-up budget are caught up partly and propose nothing this step.
+absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
+                                             std::vector<DraftTask*>* active) {
+  std::vector<engine::SeqChunk> chunks;
+  std::vector<DraftTask*> owners;
+  int budget = opt_.catchup_token_budget;
+  bool want_logits = false;
+  for (DraftTask* t : tasks) {
+    const int64_t fed = opt_.engine->position(t->slot);
+    const int lag = static_cast<int>(t->context.size() - fed);
+    if (lag <= 0) continue;  // cannot happen: the last sampled token is never fed
+    if (t->k == 0 && lag < opt_.max_lag_tokens) continue;
+    const bool fits = lag <= std::max(budget, 1 + t->k);  // small lags always fit
+    const int n = fits ? lag : std::max(0, budget);
+    if (n == 0) continue;
+    budget -= n;
+    engine::SeqChunk c;
+    c.slot = t->slot;
+    c.tokens = t->context.subspan(fed, n);
+    chunks.push_back(c);
+    owners.push_back(fits && t->k > 0 ? t : nullptr);
+    if (fits && t->k > 0 && t->sampling->temperature > 0) want_logits = true;
+  }
+  if (chunks.empty()) return absl::OkStatus();
+  engine::ForwardOptions fo;
+  fo.want_logits = want_logits;
+  RETURN_IF_ERROR(opt_.engine->Forward(chunks, fo, &result_));
+  ++forwards_;
+  for (size_t i = 0; i < owners.size(); ++i) {
+    if (owners[i] == nullptr) continue;
+    const int row = result_.row_offset[i];
+    const float* logits =
+        want_logits ? result_.logits.data() + static_cast<size_t>(row) * result_.vocab_size
+                    : nullptr;
+    Draw(owners[i], logits, result_.argmax[row], result_.vocab_size);
+    active->push_back(owners[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DraftModelDrafter::Propose(absl::Span<DraftTask* const> tasks) {
+  forwards_ = 0;
+  for (DraftTask* t : tasks) {
+    t->tokens.clear();
+    t->probs.clear();
+  }
+  std::vector<DraftTask*> active;
+  RETURN_IF_ERROR(FirstForward(tasks, &active));
+  for (int step = 1;; ++step) {
+    std::vector<engine::SeqChunk> chunks;
+    std::vector<DraftTask*> owners;
+    bool want_logits = false;
+    for (DraftTask* t : active) {
+      if (t->k <= step) continue;
+      engine::SeqChunk c;
+      c.slot = t->slot;
+      c.tokens = absl::MakeConstSpan(&t->tokens.back(), 1);
+      c.pending = true;
+      chunks.push_back(c);
+      owners.push_back(t);
+      if (t->sampling->temperature > 0) want_logits = true;
+    }
+    if (chunks.empty()) break;
+    engine::ForwardOptions fo;
+    fo.want_logits = want_logits;
+    RETURN_IF_ERROR(opt_.engine->Forward(chunks, fo, &result_));
+    ++forwards_;
+    for (size_t i = 0; i < owners.size(); ++i) {
+      const int row = result_.row_offset[i];
+      const float* logits =
+          want_logits ? result_.logits.data() + static_cast<size_t>(row) * result_.vocab_size
+                      : nullptr;
+      Draw(owners[i], logits, result_.argmax[row], result_.vocab_size);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::unique_ptr<Drafter> MakeDraftModelDrafter(const DraftModelDrafterOptions& options) {
+  return std::make_unique<DraftModelDrafter>(options);
+}
+
+}  // namespace linspec::scheduler

@@ -1,0 +1,210 @@
+// One engine step: plan prefill chunks within the token budget, choose draft lengths, draft,
+// run ONE target Forward carrying the prefill chunks and every decoding sequence's verify
+// chunk, then accept and commit.
+#include <algorithm>
+#include <utility>
+
+#include "common/status_macros.h"
+#include "scheduler/acceptance.h"
+#include "scheduler/batch_scheduler.h"
+#include "scheduler/sampler.h"
+
+namespace linspec::scheduler {
+
+namespace {
+double SecondsSince(TimePoint t0) { return SecondsBetween(t0, Clock::now()); }
+}  // namespace
+
+void BatchScheduler::Step() {
+  ++steps_;
+  std::vector<Sequence*> decoding;
+  for (auto& s : running_) {
+    if (!s->finish && s->phase == SeqPhase::kDecode) decoding.push_back(s.get());
+  }
+  const int budget = options_.max_batch_tokens;
+  const int decode_min = static_cast<int>(decoding.size());
+  std::vector<PrefillChunk> prefill =
+      PlanPrefill(std::min(options_.prefill_token_budget, budget - decode_min));
+  int prefill_tokens = 0;
+  for (const PrefillChunk& c : prefill) prefill_tokens += c.num_tokens;
+
+  std::vector<DraftTask> drafts;
+  if (!decoding.empty()) {
+    std::vector<SpecHistory*> hist;
+    for (Sequence* s : decoding) hist.push_back(&s->spec);
+    std::vector<int> ks = policy_.Choose(hist, prefill_tokens, budget);
+    if (absl::Status s = RunDrafter(decoding, ks, &drafts); !s.ok()) {
+      for (Sequence* seq : decoding) Finish(seq, FinishReason::kError, s);
+      decoding.clear();
+      drafts.clear();
+    }
+  }
+  if (prefill.empty() && decoding.empty()) {
+    CheckHealth();
+    return;
+  }
+  if (absl::Status s = RunTarget(prefill, decoding, drafts); !s.ok()) {
+    for (const PrefillChunk& c : prefill) Finish(c.seq, FinishReason::kError, s);
+    for (Sequence* seq : decoding) Finish(seq, FinishReason::kError, s);
+    CheckHealth();
+    return;
+  }
+  const TimePoint t0 = Clock::now();
+  for (size_t i = 0; i < prefill.size(); ++i) AfterPrefill(prefill[i], result_.row_offset[i]);
+  for (size_t j = 0; j < decoding.size(); ++j) {
+    const int row = result_.row_offset[prefill.size() + j];
+    if (absl::Status s = AfterDecode(decoding[j], drafts[j], row); !s.ok()) {
+      Finish(decoding[j], FinishReason::kError, s);
+    }
+  }
+  observer_->OnStepPhase(StepPhase::kSample, SecondsSince(t0));
+  CheckHealth();
+}
+
+std::vector<BatchScheduler::PrefillChunk> BatchScheduler::PlanPrefill(int token_budget) {
+  std::vector<PrefillChunk> out;
+  for (auto& s : running_) {
+    if (token_budget <= 0) break;
+    if (s->finish || s->phase != SeqPhase::kPrefill) continue;
+    const int n = std::min(s->num_prompt() - s->prefilled, token_budget);
+    out.push_back(PrefillChunk{s.get(), n});
+    token_budget -= n;
+  }
+  return out;
+}
+
+absl::Status BatchScheduler::RunDrafter(const std::vector<Sequence*>& decoding,
+                                        const std::vector<int>& ks,
+                                        std::vector<DraftTask>* drafts) {
+  drafts->resize(decoding.size());
+  std::vector<DraftTask*> tasks;
+  bool any = false;
+  for (size_t j = 0; j < decoding.size(); ++j) {
+    Sequence* seq = decoding[j];
+    DraftTask& t = (*drafts)[j];
+    t.slot = seq->slot;
+    t.context = seq->tokens;
+    t.sampling = &seq->request.sampling;
+    t.seed = seq->seed;
+    t.first_index = seq->num_generated();
+    t.k = ks[j];
+    any = any || t.k > 0;
+    tasks.push_back(&t);
+  }
+  const TimePoint t0 = Clock::now();
+  RETURN_IF_ERROR(drafter_->Propose(tasks));
+  const double seconds = SecondsSince(t0);
+  observer_->OnStepPhase(StepPhase::kDraft, seconds);
+  if (any) {
+    policy_.RecordDraft(static_cast<int>(decoding.size()), drafter_->last_num_forwards(), seconds);
+  }
+  for (DraftTask& t : *drafts) {
+    // A drafter may return fewer than k proposals, never more.
+    if (static_cast<int>(t.tokens.size()) > t.k) t.tokens.resize(t.k);
+    if (!t.probs.empty()) t.probs.resize(t.tokens.size() * target_->config().vocab_size);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
+                                       const std::vector<Sequence*>& decoding,
+                                       const std::vector<DraftTask>& drafts) {
+  std::vector<engine::SeqChunk> chunks;
+  std::vector<std::vector<engine::TokenId>> verify(decoding.size());
+  bool want_logits = false;
+  bool any_draft = false;
+  int num_tokens = 0;
+  for (const PrefillChunk& c : prefill) {
+    engine::SeqChunk chunk;
+    chunk.slot = c.seq->slot;
+    chunk.tokens =
+        absl::MakeConstSpan(c.seq->request.prompt).subspan(c.seq->prefilled, c.num_tokens);
+    chunks.push_back(chunk);
+    num_tokens += c.num_tokens;
+    if (c.seq->prefilled + c.num_tokens == c.seq->num_prompt() && !c.seq->greedy()) {
+      want_logits = true;
+    }
+  }
+  for (size_t j = 0; j < decoding.size(); ++j) {
+    Sequence* seq = decoding[j];
+    verify[j].push_back(seq->tokens.back());
+    verify[j].insert(verify[j].end(), drafts[j].tokens.begin(), drafts[j].tokens.end());
+    engine::SeqChunk chunk;
+    chunk.slot = seq->slot;
+    chunk.tokens = verify[j];
+    chunk.pending = verify[j].size() > 1;
+    chunk.all_logits = chunk.pending;
+    chunks.push_back(chunk);
+    num_tokens += static_cast<int>(verify[j].size());
+    want_logits = want_logits || !seq->greedy();
+    any_draft = any_draft || chunk.pending;
+  }
+  engine::ForwardOptions fo;
+  fo.want_logits = want_logits;
+  const TimePoint t0 = Clock::now();
+  RETURN_IF_ERROR(target_->Forward(chunks, fo, &result_));
+  const double seconds = SecondsSince(t0);
+  result_has_logits_ = want_logits;
+  const StepPhase phase = any_draft          ? StepPhase::kVerify
+                          : decoding.empty() ? StepPhase::kPrefill
+                                             : StepPhase::kDecode;
+  observer_->OnStepPhase(phase, seconds);
+  observer_->OnBatch(static_cast<int>(chunks.size()));
+  policy_.RecordTargetForward(num_tokens, seconds);
+  return absl::OkStatus();
+}
+
+void BatchScheduler::AfterPrefill(const PrefillChunk& chunk, int row) {
+  Sequence* seq = chunk.seq;
+  seq->prefilled += chunk.num_tokens;
+  if (seq->prefilled < seq->num_prompt()) return;
+  seq->phase = SeqPhase::kDecode;
+  EmitTokens(seq, {SampleRow(seq, row)});
+}
+
+absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, int first_row) {
+  const int k = static_cast<int>(draft.tokens.size());
+  if (k == 0) {
+    // The last token was fed committed (pending=false); nothing to accept.
+    RETURN_IF_ERROR(drafter_->Commit(seq->slot, 0, 0));
+    DraftLengthPolicy::RecordAcceptance(&seq->spec, 0, 0);
+    EmitTokens(seq, {SampleRow(seq, first_row)});
+    return absl::OkStatus();
+  }
+  AcceptResult acc;
+  if (seq->greedy()) {
+    acc = AcceptGreedy(draft.tokens, absl::MakeConstSpan(result_.argmax).subspan(first_row, k + 1));
+  } else {
+    const int vocab = result_.vocab_size;
+    std::vector<float> target_probs;
+    target_probs.reserve(static_cast<size_t>(k + 1) * vocab);
+    for (int i = 0; i <= k; ++i) {
+      ToProbs(Row(first_row + i), vocab, seq->request.sampling, &probs_);
+      target_probs.insert(target_probs.end(), probs_.begin(), probs_.end());
+    }
+    SampledAcceptInput in;
+    in.drafts = draft.tokens;
+    in.draft_probs = draft.probs;
+    in.target_probs = target_probs;
+    in.vocab = vocab;
+    in.seed = seq->seed;
+    in.first_index = seq->num_generated();
+    acc = AcceptSampled(in);
+  }
+  RETURN_IF_ERROR(target_->Commit(seq->slot, acc.num_accepted + 1));
+  RETURN_IF_ERROR(drafter_->Commit(seq->slot, k, acc.num_accepted));
+  seq->usage.draft_tokens += k;
+  seq->usage.accepted_tokens += acc.num_accepted;
+  observer_->OnSpecDecode(k, acc.num_accepted);
+  DraftLengthPolicy::RecordAcceptance(&seq->spec, k, acc.num_accepted);
+  std::vector<engine::TokenId> out(draft.tokens.begin(), draft.tokens.begin() + acc.num_accepted);
+  out.push_back(acc.next);
+  EmitTokens(seq, out);
+  return absl::OkStatus();
+}
+
+const float* BatchScheduler::Row(int row) const {
+  return result_.logits.data() + static_cast<size_t>(row) * result_.vocab_size;
+}
+
+}  // namespace linspec::scheduler
