@@ -19,8 +19,15 @@ namespace linspec::engine {
 struct EncodeOptions {
   // Apply the post-processor (BOS/EOS as the tokenizer configures).
   bool add_special_tokens = true;
-  // Match added/special tokens written in the text (e.g. "<|endoftext|>").
+  // Match added/special tokens written in the text (e.g. "<|endoftext|>"). When false only
+  // non-special added tokens are matched and special ones are encoded as plain text.
   bool parse_special = true;
+  // Override the post-processor for the BOS / EOS token (when the tokenizer has one):
+  // true makes the sequence start with BOS (end with EOS), false removes a BOS (EOS) that
+  // the post-processor would add. nullopt keeps the tokenizer's configuration. Applied only
+  // when add_special_tokens is true.
+  std::optional<bool> add_bos;
+  std::optional<bool> add_eos;
 };
 
 class Tokenizer {
@@ -42,27 +49,41 @@ class Tokenizer {
   virtual std::optional<TokenId> eos_id() const = 0;
 };
 
-// Loads <dir>/tokenizer.json, or <dir>/tokenizer.model when there is no tokenizer.json.
-// Unsupported types or malformed files give InvalidArgument naming what is unsupported.
+// Loads <dir>/tokenizer.json, or <dir>/tokenizer.model when there is no tokenizer.json
+// (<dir>/tokenizer_config.json, when present, supplies bos_token / eos_token and
+// add_bos_token / add_eos_token). `model_dir` may also name a tokenizer.json or .model file.
+// Unsupported types or malformed files give InvalidArgument naming what is unsupported;
+// NotFound when neither file exists.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
 
 // Streaming detokenizer: feed tokens as they are generated; returns text deltas that never
 // split a UTF-8 character or byte-fallback sequence. The concatenation of all deltas plus
-// Flush() equals tokenizer.Decode(all_tokens, skip_special_tokens).
+// Flush() equals tokenizer.Decode(all_tokens, skip_special_tokens). With SetPrefix(p) it
+// equals the part of Decode(p + all_tokens) after Decode(p) (the continuation, with the
+// leading-space rules of the prompt context). Text is held back while the decoded tail ends
+// in U+FFFD or the last token is a <0xNN> byte token; Flush() emits whatever is held.
+// Ids out of range are skipped (Decode would reject them). Cost per Push is proportional to
+// the few tokens since the last emitted boundary. One instance per stream; not thread-safe;
+// `tokenizer` must outlive it.
 class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens = true);
-  // Optionally seed with prompt tokens so leading-space rules match a continuation.
+  // Optionally seed with prompt tokens so leading-space rules match a continuation. Call
+  // before the first Push.
   void SetPrefix(absl::Span<const TokenId> prompt_tail);
   std::string Push(absl::Span<const TokenId> ids);
   std::string Flush();
 
  private:
+  std::string DecodeRange(size_t begin, size_t end) const;
+  bool TailIsPending() const;
+
   const Tokenizer& tokenizer_;
   bool skip_special_;
   std::vector<TokenId> ids_;
-  size_t prefix_offset_ = 0;  // ids_ before this were fully emitted
-  size_t emitted_bytes_ = 0;  // bytes of Decode(ids_[prefix_offset_..]) already emitted
+  size_t prefix_offset_ = 0;  // start of the decode window (context for leading spaces)
+  size_t read_offset_ = 0;    // ids_ before this have been fully emitted
+  std::string prefix_text_;   // Decode(ids_[prefix_offset_, read_offset_))
 };
 
 }  // namespace linspec::engine
