@@ -108,6 +108,10 @@ absl::Status ParseLinearAttention(const json& root, LinearAttentionConfig* la) {
   if (la->normalize && la->group_size > 0) {
     return FieldError(p + "normalize", "is only supported with group_size 0 (plain variant)");
   }
+  if (la->group_size == 0) {  // the plain variant has neither (model_config.h)
+    la->conv_taps = 0;
+    la->global_factor = false;
+  }
   return absl::OkStatus();
 }
 

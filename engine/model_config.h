@@ -15,27 +15,28 @@ namespace linspec::engine {
 enum class FeatureMap { kL2Norm, kElu1, kRelu, kIdentity };
 enum class LocalWeight { kRelu2 };
 
-// Numerical conventions every backend follows (engine/cpu is the reference):
-//  * Order per layer and token: q,k = RoPE(proj) (HF LLaMA rotate_half), then
-//    q̂ = φ(q), k̂ = φ(k) per head vector. l2norm: x / max(|x|_2, kL2NormMinNorm);
-//    elu1: elu(x) + 1; relu: max(x, 0); identity: x.
+// Numerical conventions every backend follows (engine/cpu is the reference; the PyTorch
+// trainer tools/train/linear_llama.py uses the same):
+//  * Order per layer and token: q,k = RoPE(proj) (HF LLaMA rotate_half; angles
+//    pos * theta^(-2i/d) evaluated in double on the CPU), then q̂ = φ(q), k̂ = φ(k) per head
+//    vector. l2norm: x / max(|x|_2, kL2NormMinNorm); elu1: x > 0 ? x + 1 : exp(x);
+//    relu: max(x, 0); identity: x.
 //  * Head h of the query uses KV head h / (num_attention_heads / num_key_value_heads).
 //  * group_size > 0 (augmented): o = local + γ·global + conv (DESIGN.md §2); no 1/sqrt(d).
-//  * group_size == 0 (plain): lin = q̂·S_t, divided by (q̂·z_t + kNormalizeEps) when
-//    normalize; o = γ·lin + conv, where γ is 1 without global_factor and conv is 0 without
-//    conv_taps. normalize requires group_size == 0.
-//  * conv acts on v (after the v projection, no RoPE/feature map) per KV head and is added
-//    to every query head of that KV head.
+//    conv acts on v (no RoPE/φ) per KV head and is added to every query head of it.
+//  * group_size == 0 (plain): o = q̂·S_t, divided by max(q̂·z_t, kNormalizeEps) when
+//    normalize. The plain variant has no conv and no global factor: the parser sets
+//    conv_taps = 0 and global_factor = false for it (trainer configs carry the defaults).
 inline constexpr float kL2NormMinNorm = 1e-12f;
 inline constexpr float kNormalizeEps = 1e-6f;
 
 struct LinearAttentionConfig {
   FeatureMap feature_map = FeatureMap::kL2Norm;
-  bool normalize = false;  // divide by phi(q).z
+  bool normalize = false;  // divide by phi(q).z (plain variant only)
   int group_size = 64;     // >0: local quadratic branch in fixed groups; 0: pure linear
   LocalWeight local_weight = LocalWeight::kRelu2;
-  int conv_taps = 32;         // >0: causal depthwise conv on V, one filter per KV head
-  bool global_factor = true;  // learned per-layer scalar on the global branch
+  int conv_taps = 32;         // >0: causal depthwise conv on V, one filter per KV head (augmented)
+  bool global_factor = true;  // learned per-layer scalar on the global branch (augmented)
   bool rope = true;
 };
 

@@ -119,7 +119,8 @@ std::vector<float> Augmented(const HeadParams& p, const Context& ctx, const Head
   return st;
 }
 
-// Plain outputs: o_t = γ·q̂·S_t (/ (q̂·z_t + eps)) + conv, S_t including t. Committed chunks
+// Plain outputs: o_t = q̂·S_t (/ max(q̂·z_t, eps)), S_t including t (γ = 1 and no conv for
+// parsed configs; kept general). Committed chunks
 // update S/z in place (they are folded anyway); pending chunks work on a copy.
 void Plain(const HeadParams& p, const Context& ctx, const HeadChunk& c, const HeadSlot& h) {
   const int d = p.head_dim;
@@ -144,7 +145,7 @@ void Plain(const HeadParams& p, const Context& ctx, const HeadChunk& c, const He
       VecMat(q, state, d, lin.data());
       float* o = c.out + i * c.out_stride + g * d;
       if (p.normalize) {
-        const float den = Dot(q, z, d) + kNormalizeEps;
+        const float den = std::max(Dot(q, z, d), kNormalizeEps);
         for (int j = 0; j < d; ++j) o[j] = p.gamma * (lin[j] / den) + conv[j];
       } else {
         for (int j = 0; j < d; ++j) o[j] = p.gamma * lin[j] + conv[j];

@@ -44,8 +44,8 @@ void AddFlags(CLI::App& app, Flags& f, RandomModelOptions& o) {
       ->capture_default_str();
   app.add_option("--normalize", o.normalize, "divide by phi(q).z (plain only)");
   app.add_option("--group-size", f.group_size, "local group size (default 16 augmented, 0 plain)");
-  app.add_option("--conv-taps", f.conv_taps, "conv taps (default 4 augmented, 0 plain)");
-  app.add_option("--global-factor", f.global_factor, "0|1 (default 1 augmented, 0 plain)");
+  app.add_option("--conv-taps", f.conv_taps, "conv taps (augmented only; default 4)");
+  app.add_option("--global-factor", f.global_factor, "0|1 (augmented only; default 1)");
   app.add_option("--rope", o.rope, "apply RoPE")->capture_default_str();
   app.add_option("--dtype", f.dtype, "f32 | bf16 | f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))

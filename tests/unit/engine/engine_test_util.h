@@ -82,11 +82,10 @@ inline std::vector<Variant> AllVariants() {
     o.feature_map = FeatureMap::kElu1;
     o.normalize = true;
   });
-  add("plain_relu_normalize_conv_gamma", [](RandomModelOptions& o) {
+  add("plain_relu_normalize_gqa1", [](RandomModelOptions& o) {
     o.variant = ModelVariant::kPlain;
     o.group_size.reset();
-    o.conv_taps = 3;
-    o.global_factor = true;
+    o.conv_taps.reset();
     o.feature_map = FeatureMap::kRelu;
     o.normalize = true;
     o.num_kv_heads = 1;

@@ -63,6 +63,18 @@ TEST(ModelConfigTest, RoundTrip) {
   EXPECT_EQ(c2->linear_attention.feature_map, FeatureMap::kElu1);
 }
 
+TEST(ModelConfigTest, PlainVariantHasNoConvOrGlobalFactor) {
+  auto j = BaseConfig();
+  j["linear_attention"]["group_size"] = 0;
+  j["linear_attention"]["normalize"] = true;
+  auto c = ParseModelConfig(j.dump());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->augmented());
+  EXPECT_EQ(c->linear_attention.conv_taps, 0);
+  EXPECT_FALSE(c->linear_attention.global_factor);
+  EXPECT_TRUE(c->linear_attention.normalize);
+}
+
 struct BadCase {
   const char* name;
   const char* pointer;  // JSON pointer to change

@@ -94,7 +94,7 @@ inline void RefHead(const ModelConfig& c, const Mat& q, const Mat& k, const Mat&
       for (int j = 0; j < d; ++j) o[j] += a * v[s][kvh * d + j];
     }
     for (int j = 0; j < d; ++j) {
-      o[j] = gamma * (la.normalize ? o[j] / (den + kNormalizeEps) : o[j]);
+      o[j] = gamma * (la.normalize ? o[j] / std::max(den, double{kNormalizeEps}) : o[j]);
     }
   }
   const int C = la.conv_taps;
