@@ -17,6 +17,12 @@ class DraftModelDrafter : public Drafter {
   bool uses_engine() const override { return true; }
   int last_num_forwards() const override { return forwards_; }
 
+  void AddPrefill(engine::SlotId slot, absl::Span<const engine::TokenId> tokens) override {
+    engine::SeqChunk c;
+    c.slot = slot;
+    c.tokens = tokens;
+    prefill_.push_back(c);
+  }
   absl::Status Propose(absl::Span<DraftTask* const> tasks) override;
   absl::Status Commit(engine::SlotId slot, int num_proposed, int num_accepted) override {
     if (num_proposed <= 1) return absl::OkStatus();
@@ -32,6 +38,7 @@ class DraftModelDrafter : public Drafter {
   DraftModelDrafterOptions opt_;
   engine::ForwardResult result_;
   std::vector<float> probs_;
+  std::vector<engine::SeqChunk> prefill_;  // consumed by the next Propose
   int forwards_ = 0;
 };
 
@@ -53,6 +60,8 @@ absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
                                              std::vector<DraftTask*>* active) {
   std::vector<engine::SeqChunk> chunks;
   std::vector<DraftTask*> owners;
+  chunks.swap(prefill_);
+  owners.assign(chunks.size(), nullptr);
   int budget = opt_.catchup_token_budget;
   bool want_logits = false;
   for (DraftTask* t : tasks) {

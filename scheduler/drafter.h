@@ -48,6 +48,11 @@ class Drafter {
   // Number of Forward calls the last Propose made (for the cost model).
   virtual int last_num_forwards() const { return 0; }
 
+  // The target prefills these prompt tokens of a slot in this step (committed). A drafter
+  // with a model feeds them in its next Propose so that its slot never lags by a prompt;
+  // Propose is called every step that has prefill chunks or decoding sequences.
+  virtual void AddPrefill(engine::SlotId slot, absl::Span<const engine::TokenId> tokens) {}
+
   virtual absl::Status Propose(absl::Span<DraftTask* const> tasks) = 0;
   // num_proposed tokens were proposed for the slot in the last Propose; the first
   // num_accepted of them are now part of the sequence.

@@ -29,13 +29,26 @@ void BatchScheduler::Step() {
   for (const PrefillChunk& c : prefill) prefill_tokens += c.num_tokens;
 
   std::vector<DraftTask> drafts;
-  if (!decoding.empty()) {
+  for (const PrefillChunk& c : prefill) {
+    drafter_->AddPrefill(
+        c.seq->slot,
+        absl::MakeConstSpan(c.seq->request.prompt).subspan(c.seq->prefilled, c.num_tokens));
+  }
+  if (!decoding.empty() || !prefill.empty()) {
     std::vector<SpecHistory*> hist;
     for (Sequence* s : decoding) hist.push_back(&s->spec);
     std::vector<int> ks = policy_.Choose(hist, prefill_tokens, budget);
+    for (size_t j = 0; j < decoding.size(); ++j) {
+      // Drafts past max_tokens could never be emitted: the target adds one token anyway.
+      const int remaining =
+          decoding[j]->request.sampling.max_tokens - static_cast<int>(decoding[j]->num_generated());
+      ks[j] = std::max(0, std::min(ks[j], remaining - 1));
+    }
     if (absl::Status s = RunDrafter(decoding, ks, &drafts); !s.ok()) {
       for (Sequence* seq : decoding) Finish(seq, FinishReason::kError, s);
+      for (const PrefillChunk& c : prefill) Finish(c.seq, FinishReason::kError, s);
       decoding.clear();
+      prefill.clear();
       drafts.clear();
     }
   }
