@@ -86,10 +86,22 @@ std::string IncrementalDetokenizer::Push(absl::Span<const TokenId> ids) {
   if (full.size() <= prefix_text_.size()) return "";  // nothing visible yet
   const size_t common = CommonPrefix(prefix_text_, full);
   std::string delta = full.substr(common);
-  prefix_offset_ = read_offset_;
+  Advance();
+  return delta;
+}
+
+void IncrementalDetokenizer::Advance() {
+  // The next window starts at the first ordinary token just emitted: a window that starts
+  // with a special token can decode differently (SentencePiece treats the piece after a
+  // leading control symbol as the start of the text). With none, the window keeps growing.
+  for (size_t i = read_offset_; i < ids_.size(); ++i) {
+    if (!tokenizer_.IsSpecial(ids_[i])) {
+      prefix_offset_ = i;
+      break;
+    }
+  }
   read_offset_ = ids_.size();
   prefix_text_ = DecodeRange(prefix_offset_, read_offset_);
-  return delta;
 }
 
 std::string IncrementalDetokenizer::Flush() {
@@ -97,9 +109,7 @@ std::string IncrementalDetokenizer::Flush() {
   const std::string full = DecodeRange(prefix_offset_, ids_.size());
   const size_t common = CommonPrefix(prefix_text_, full);
   std::string delta = full.substr(common);
-  prefix_offset_ = read_offset_;
-  read_offset_ = ids_.size();
-  prefix_text_ = DecodeRange(prefix_offset_, read_offset_);
+  Advance();
   return delta;
 }
 

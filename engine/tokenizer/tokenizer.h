@@ -77,6 +77,7 @@ class IncrementalDetokenizer {
  private:
   std::string DecodeRange(size_t begin, size_t end) const;
   bool TailIsPending() const;
+  void Advance();
 
   const Tokenizer& tokenizer_;
   bool skip_special_;
