@@ -46,8 +46,9 @@ struct SpecFlags {
 };
 
 engine::Device ParseDevice(const std::string& d) {
-  return d == "cuda" ? engine::Device::kCuda
-                     : d == "auto" ? engine::Device::kAuto : engine::Device::kCpu;
+  return d == "cuda"   ? engine::Device::kCuda
+         : d == "auto" ? engine::Device::kAuto
+                       : engine::Device::kCpu;
 }
 
 absl::StatusOr<std::unique_ptr<engine::Engine>> MakeEngine(const std::string& dir,
@@ -80,13 +81,18 @@ absl::Status RunPerplexity(const PplFlags& f, const CommonFlags& c) {
   if (f.max_docs > 0 && static_cast<int>(docs.size()) > f.max_docs) docs.resize(f.max_docs);
   ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> eng, MakeEngine(f.model, c, f.slots, 8));
   ASSIGN_OR_RETURN(PerplexityResult r, ComputePerplexity(*eng, docs, f.opt));
-  std::printf("model %s  docs %d  tokens %lld  nll/token %.6f  perplexity %.4f  (%.1f s, %.0f tok/s)\n",
-              f.model.c_str(), r.num_docs, static_cast<long long>(r.num_tokens),
-              r.total_nll / static_cast<double>(r.num_tokens), r.perplexity(), r.seconds,
-              static_cast<double>(r.num_tokens) / r.seconds);
-  return WriteJson(c.json_out, {{"model", f.model}, {"text", f.text}, {"docs", r.num_docs},
-                                {"tokens", r.num_tokens}, {"total_nll", r.total_nll},
-                                {"perplexity", r.perplexity()}, {"seconds", r.seconds},
+  std::printf(
+      "model %s  docs %d  tokens %lld  nll/token %.6f  perplexity %.4f  (%.1f s, %.0f tok/s)\n",
+      f.model.c_str(), r.num_docs, static_cast<long long>(r.num_tokens),
+      r.total_nll / static_cast<double>(r.num_tokens), r.perplexity(), r.seconds,
+      static_cast<double>(r.num_tokens) / r.seconds);
+  return WriteJson(c.json_out, {{"model", f.model},
+                                {"text", f.text},
+                                {"docs", r.num_docs},
+                                {"tokens", r.num_tokens},
+                                {"total_nll", r.total_nll},
+                                {"perplexity", r.perplexity()},
+                                {"seconds", r.seconds},
                                 {"device", c.device}});
 }
 
@@ -130,9 +136,10 @@ absl::Status RunSpec(const SpecFlags& f, const CommonFlags& c) {
   ASSIGN_OR_RETURN(auto draft, MakeEngine(f.draft, c, f.batch, f.k_max));
   const Docs prompts = MakePrompts(docs, f, target->config().bos_token_id);
   std::printf("target %s  draft %s  prompts %zu x %d tokens  max_new %d  batch %d  device %s\n",
-              f.target.c_str(), f.draft.c_str(), prompts.size(), f.prompt_tokens,
-              f.max_new_tokens, f.batch, c.device.c_str());
-  std::printf("| temp | k | accepted/step | acceptance | tokens/step | tok/s | speedup | same as k=0 |\n");
+              f.target.c_str(), f.draft.c_str(), prompts.size(), f.prompt_tokens, f.max_new_tokens,
+              f.batch, c.device.c_str());
+  std::printf(
+      "| temp | k | accepted/step | acceptance | tokens/step | tok/s | speedup | same as k=0 |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   nlohmann::json rows = nlohmann::json::array();
   for (float temp : f.temperatures) {
@@ -150,20 +157,30 @@ absl::Status RunSpec(const SpecFlags& f, const CommonFlags& c) {
       const double tps = r.steps ? double(r.generated) / double(r.steps) : 0.0;
       const double speedup = r.tokens_per_second() / base.tokens_per_second();
       std::printf("| %.1f | %d | %.3f | %.3f | %.3f | %.1f | %.2f | %d/%zu |\n", temp, k,
-                  r.mean_accepted(), r.acceptance_rate(), tps, r.tokens_per_second(), speedup,
-                  same, r.outputs.size());
+                  r.mean_accepted(), r.acceptance_rate(), tps, r.tokens_per_second(), speedup, same,
+                  r.outputs.size());
       std::fflush(stdout);
-      rows.push_back({{"temperature", temp}, {"k", k}, {"mean_accepted", r.mean_accepted()},
-                      {"acceptance_rate", r.acceptance_rate()}, {"tokens_per_step", tps},
-                      {"tokens_per_second", r.tokens_per_second()}, {"speedup", speedup},
-                      {"accepted_at", r.accepted_at}, {"steps", r.steps},
-                      {"generated", r.generated}, {"same_outputs_as_k0", same}});
+      rows.push_back({{"temperature", temp},
+                      {"k", k},
+                      {"mean_accepted", r.mean_accepted()},
+                      {"acceptance_rate", r.acceptance_rate()},
+                      {"tokens_per_step", tps},
+                      {"tokens_per_second", r.tokens_per_second()},
+                      {"speedup", speedup},
+                      {"accepted_at", r.accepted_at},
+                      {"steps", r.steps},
+                      {"generated", r.generated},
+                      {"same_outputs_as_k0", same}});
     }
   }
-  return WriteJson(c.json_out, {{"target", f.target}, {"draft", f.draft},
-                                {"prompts", prompts.size()}, {"prompt_tokens", f.prompt_tokens},
-                                {"max_new_tokens", f.max_new_tokens}, {"batch", f.batch},
-                                {"device", c.device}, {"rows", rows}});
+  return WriteJson(c.json_out, {{"target", f.target},
+                                {"draft", f.draft},
+                                {"prompts", prompts.size()},
+                                {"prompt_tokens", f.prompt_tokens},
+                                {"max_new_tokens", f.max_new_tokens},
+                                {"batch", f.batch},
+                                {"device", c.device},
+                                {"rows", rows}});
 }
 
 void AddCommon(CLI::App* app, CommonFlags& c) {

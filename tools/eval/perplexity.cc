@@ -35,7 +35,8 @@ absl::StatusOr<PerplexityResult> ComputePerplexity(engine::Engine& engine,
                                                    const PerplexityOptions& options) {
   const engine::ModelConfig& cfg = engine.config();
   if (cfg.bos_token_id < 0 || cfg.eos_token_ids.empty()) {
-    return absl::InvalidArgumentError("perplexity needs a model with bos_token_id and eos_token_id");
+    return absl::InvalidArgumentError(
+        "perplexity needs a model with bos_token_id and eos_token_id");
   }
   if (options.chunk_tokens <= 0 || options.batch_tokens < options.chunk_tokens) {
     return absl::InvalidArgumentError("need 0 < chunk_tokens <= batch_tokens");
@@ -96,8 +97,7 @@ absl::StatusOr<PerplexityResult> ComputePerplexity(engine::Engine& engine,
       }
     }
   }
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
 

@@ -22,8 +22,8 @@ struct SeqState {
   TokenId last = 0;          // sampled, not yet fed to either model
   std::vector<TokenId> lag;  // tokens the draft must see before `last`
   std::vector<TokenId> out;
-  std::vector<TokenId> drafts;         // this step's proposals
-  std::vector<std::vector<float>> q;   // draft distributions (sampling only)
+  std::vector<TokenId> drafts;        // this step's proposals
+  std::vector<std::vector<float>> q;  // draft distributions (sampling only)
   std::mt19937_64 rng;
   bool done = false;
 };
@@ -174,8 +174,8 @@ absl::Status DraftRounds(const Ctx& c, const std::vector<size_t>& act) {
       }
       chunks[i].slot = static_cast<engine::SlotId>(act[i]);
       chunks[i].pending = true;
-      chunks[i].tokens = j == 0 ? absl::MakeConstSpan(first[i])
-                                : absl::MakeConstSpan(&s.drafts[j - 1], 1);
+      chunks[i].tokens =
+          j == 0 ? absl::MakeConstSpan(first[i]) : absl::MakeConstSpan(&s.drafts[j - 1], 1);
     }
     RETURN_IF_ERROR(c.draft->Forward(chunks, fo, &fr));
     std::vector<float> scratch;
@@ -259,10 +259,11 @@ absl::Status SpecStep(const Ctx& c, const std::vector<size_t>& act) {
 absl::Status Validate(Engine& target, Engine* draft,
                       const std::vector<std::vector<TokenId>>& prompts,
                       const SpeculativeOptions& o) {
-  if (o.k < 0 || o.max_new_tokens <= 0) return absl::InvalidArgumentError("need k >= 0, max_new_tokens > 0");
+  if (o.k < 0 || o.max_new_tokens <= 0)
+    return absl::InvalidArgumentError("need k >= 0, max_new_tokens > 0");
   if (static_cast<int>(prompts.size()) > target.num_slots()) {
-    return absl::InvalidArgumentError(absl::StrCat(prompts.size(), " prompts but the target has ",
-                                                   target.num_slots(), " slots"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(prompts.size(), " prompts but the target has ", target.num_slots(), " slots"));
   }
   for (const auto& p : prompts) {
     if (p.empty()) return absl::InvalidArgumentError("empty prompt");

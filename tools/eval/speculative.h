@@ -36,10 +36,10 @@ struct SpeculativeOptions {
 
 struct SpeculativeResult {
   int64_t sequences = 0;
-  int64_t steps = 0;      // target forwards per sequence, summed (prefill excluded)
-  int64_t drafted = 0;    // draft tokens proposed
-  int64_t accepted = 0;   // draft tokens accepted
-  int64_t generated = 0;  // tokens emitted (after truncation to max_new_tokens)
+  int64_t steps = 0;                 // target forwards per sequence, summed (prefill excluded)
+  int64_t drafted = 0;               // draft tokens proposed
+  int64_t accepted = 0;              // draft tokens accepted
+  int64_t generated = 0;             // tokens emitted (after truncation to max_new_tokens)
   std::vector<int64_t> accepted_at;  // [k]: steps whose draft token j was accepted
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
