@@ -14,6 +14,11 @@ void TextStream::SetPrefix(absl::Span<const engine::TokenId> prompt_tail) {
   ids_.assign(prompt_tail.begin(), prompt_tail.end());
   prefix_offset_ = 0;
   read_offset_ = ids_.size();
+  // A prompt ending inside a character would glue its bytes to the output's: no context.
+  if (EndsWithReplacement(DecodeRange(0, ids_.size()))) {
+    ids_.clear();
+    read_offset_ = 0;
+  }
 }
 
 std::string TextStream::DecodeRange(size_t from, size_t to) const {
@@ -27,10 +32,10 @@ std::string TextStream::Advance(bool force) {
   const std::string full = DecodeRange(prefix_offset_, ids_.size());
   // A trailing U+FFFD may be half of a character whose other bytes are still to come.
   if (!force && EndsWithReplacement(full)) return "";
-  std::string delta =
-      full.size() > prefix.size() && full.compare(0, prefix.size(), prefix) == 0
-          ? full.substr(prefix.size())
-          : (full.size() > prefix.size() ? full.substr(prefix.size()) : std::string());
+  // Normally the window's text extends the prefix's; if not, decode the new ids alone.
+  std::string delta = full.compare(0, prefix.size(), prefix) == 0
+                          ? full.substr(prefix.size())
+                          : DecodeRange(read_offset_, ids_.size());
   prefix_offset_ = read_offset_;
   read_offset_ = ids_.size();
   return delta;
