@@ -178,7 +178,7 @@ void HttpSession::ResponseComplete() {
   if (writing_ || !outq_.empty() || closed_) return;  // OnWrite comes back here
   EndResponse();
   if (!keep_alive_) {
-    Close();
+    LingerClose();
   } else if (watch_pending_) {
     read_after_watch_ = true;  // the pending watch read becomes the next request's first read
   } else {
@@ -205,6 +205,10 @@ void HttpSession::OnWatch(beast::error_code ec, size_t bytes) {
     Close();
     return;
   }
+  if (lingering_) {
+    DoLinger();
+    return;
+  }
   buffer_.commit(bytes);
   if (in_response_ && !complete_) {
     if (buffer_.size() < kMaxPipelinedBytes) ArmWatch();
@@ -214,6 +218,29 @@ void HttpSession::OnWatch(beast::error_code ec, size_t bytes) {
     read_after_watch_ = false;
     DoRead();
   }
+}
+
+// Closing a socket with unread input makes the kernel send RST, which can destroy the
+// response (e.g. a 413 whose body the client is still sending) before the client reads it.
+// So: stop sending, read and discard the peer's remaining input (bounded), then close.
+void HttpSession::LingerClose() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  stream_.expires_after(std::chrono::seconds(2));
+  if (!watch_pending_) DoLinger();  // else OnWatch continues the lingering
+}
+
+void HttpSession::DoLinger() {
+  stream_.async_read_some(net::buffer(linger_buf_),
+                          [self = shared_from_this()](beast::error_code ec, size_t /*bytes*/) {
+                            if (ec || self->closed_) {
+                              self->Close();
+                            } else {
+                              self->DoLinger();
+                            }
+                          });
 }
 
 void HttpSession::Close() {

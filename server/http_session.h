@@ -12,6 +12,7 @@
 #ifndef LINSPEC_SERVER_HTTP_SESSION_H_
 #define LINSPEC_SERVER_HTTP_SESSION_H_
 
+#include <array>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -80,6 +81,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void BeginResponse();
   void EndResponse();
   void Close();
+  void LingerClose();
+  void DoLinger();
   std::string Head(int status, std::string_view content_type, const Headers& extra,
                    std::optional<size_t> content_length) const;
 
@@ -95,7 +98,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool in_response_ = false;  // a request is being handled
   bool complete_ = false;     // its response is fully queued
   bool closed_ = false;
-  bool counted_ = false;  // counted in ServingContext::http_in_flight
+  bool counted_ = false;
+  bool lingering_ = false;
+  std::array<char, 4096> linger_buf_;  // counted in ServingContext::http_in_flight
   bool watch_pending_ = false;
   bool read_after_watch_ = false;
   std::function<void()> on_disconnect_;

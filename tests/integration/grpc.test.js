@@ -114,10 +114,24 @@ test('cancellation mid-stream frees the slot', async () => {
   assert.fail('slot not freed after cancellation');
 });
 
-test('deadline exceeded is reported as DEADLINE_EXCEEDED', async () => {
-  const deadline = new Date(Date.now() + 200);
-  await assert.rejects(new Promise((resolve, reject) => {
-    c.generation.Generate({ text: 'slow', sampling: { max_tokens: 4096, ignore_eos: true } },
-      new c.grpc.Metadata(), { deadline }, (e, r) => (e ? reject(e) : resolve(r)));
-  }), (e) => e.code === c.grpc.status.DEADLINE_EXCEEDED);
+test('deadline exceeded is reported as DEADLINE_EXCEEDED and frees the slot', async () => {
+  const slow = await h.startServer({}, { model: 'slow' });
+  const sc = h.grpcClients(slow.grpcTarget);
+  try {
+    const deadline = new Date(Date.now() + 300);
+    await assert.rejects(new Promise((resolve, reject) => {
+      sc.generation.Generate({ text: 'slow', sampling: { max_tokens: 3000, ignore_eos: true } },
+        new sc.grpc.Metadata(), { deadline }, (e, r) => (e ? reject(e) : resolve(r)));
+    }), (e) => e.code === sc.grpc.status.DEADLINE_EXCEEDED);
+    for (let i = 0; i < 400; i++) {
+      const m = await h.metricsText(slow.base);
+      if (h.metricValue(m, 'linspec_num_requests_running', { model_name: 'tiny' }) === 0) return;
+      await h.sleep(25);
+    }
+    assert.fail('request still running after its deadline');
+  } finally {
+    sc.generation.close();
+    sc.health.close();
+    assert.equal(await slow.stop(), 0);
+  }
 });

@@ -16,27 +16,34 @@ function requireEnv() {
   }
 }
 
-let modelDir = null;
-// One random model per test process: 2 layers, hidden 64, byte-level tokenizer (vocab 263, so
-// every generated id decodes).
-function makeModel() {
+const models = {};
+// Random models, made once per test process with the byte-level tokenizer (vocab 263, so every
+// generated id decodes). 'tiny': 2 layers, hidden 64 (fast). 'slow': 4 layers, hidden 512, for
+// tests that need a request to stay running for a while (drain, keep-alive, disconnects).
+const MODEL_ARGS = {
+  tiny: ['--hidden-size', '64', '--layers', '2', '--heads', '4'],
+  slow: ['--hidden-size', '512', '--intermediate-size', '1536', '--layers', '4', '--heads', '8'],
+};
+function makeModel(kind = 'tiny') {
   requireEnv();
-  if (modelDir) return modelDir;
+  if (models[kind]) return models[kind];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linspec-it-'));
-  modelDir = path.join(dir, 'tiny');
-  execFileSync(MAKE_MODEL_BIN, ['--out', modelDir, '--hidden-size', '64', '--layers', '2',
-    '--heads', '4', '--vocab-size', '263', '--seed', '7'], { stdio: 'pipe' });
-  return modelDir;
+  const out = path.join(dir, kind);
+  execFileSync(MAKE_MODEL_BIN, ['--out', out, ...MODEL_ARGS[kind], '--vocab-size', '263',
+    '--seed', '7'], { stdio: 'pipe' });
+  models[kind] = out;
+  return out;
 }
 
 async function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 // Starts a server; resolves once /health is 200. extraArgs are added to the command line.
-async function startServer(extraArgs = []) {
-  const model = makeModel();
-  const args = ['--model', model, '--model-name', 'tiny', '--host', '127.0.0.1',
-    '--grpc-port', '0', '--http-port', '0', '--device', 'cpu', '--threads', '1',
-    '--num-slots', '8', '--sse-keepalive-seconds', '1', ...extraArgs];
+// flags: {'--num-slots': '4', ...} override the defaults below; opts.model: 'tiny' | 'slow'.
+async function startServer(flags = {}, opts = {}) {
+  const all = { '--model': makeModel(opts.model || 'tiny'), '--model-name': 'tiny',
+    '--host': '127.0.0.1', '--grpc-port': '0', '--http-port': '0', '--device': 'cpu',
+    '--threads': '1', '--num-slots': '8', '--sse-keepalive-seconds': '10', ...flags };
+  const args = Object.entries(all).flat().map(String);
   const proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
