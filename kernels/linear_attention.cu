@@ -123,7 +123,7 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
 #pragma unroll
           for (int ii = 0; ii < D / 2; ++ii) g += qrow[ii] * s[ii];
         }
-        acc[qi] = p.global_scale * g;
+        acc[qi] = aug ? p.global_scale * g : g;
       }
       for (int si = hf; si < len; si += 2) {
         const float vj = view.V(pos + si)[j];
@@ -142,6 +142,7 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
           const int query = qb + qi;
           const int t = qstart + query / qpk, hq = h * qpk + query % qpk;
           float o = acc[qi] + red[qi * D + j];
+          if (!aug) o *= p.global_scale;
           if (p.normalize) o /= den[qi];
           for (int c = 0; c < p.conv_taps; ++c) {
             const int src = t - p.conv_taps + 1 + c;

@@ -18,7 +18,7 @@ __device__ __forceinline__ float ApplyFeature(FeatureMapKind fm, float x) {
 // One block per (row, head of q/k/v); thread i handles the rotation pair (i, i + half).
 __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits,
                                   const int32_t* __restrict__ positions,
-                                  const float* __restrict__ inv_freq, FeatureMapKind fm,
+                                  const double* __restrict__ inv_freq, FeatureMapKind fm,
                                   float* __restrict__ q_out, float* __restrict__ k_out,
                                   float* __restrict__ v_out, int rows, int heads, int kv_heads,
                                   int head_dim) {
@@ -47,9 +47,10 @@ __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits
   dst = h < heads ? q_out + (static_cast<size_t>(r) * heads + h) * head_dim
                   : k_out + (static_cast<size_t>(r) * kv_heads + (h - heads)) * head_dim;
   if (active && inv_freq) {
-    const float angle = static_cast<float>(positions[r]) * inv_freq[i];
-    float s, c;
-    sincosf(angle, &s, &c);
+    const double angle = static_cast<double>(positions[r]) * inv_freq[i];
+    double sd, cd;
+    sincos(angle, &sd, &cd);
+    const float s = static_cast<float>(sd), c = static_cast<float>(cd);
     const float ra = a * c - b * s;  // x * cos + rotate_half(x) * sin, rotate_half = (-x2, x1)
     const float rb = b * c + a * s;
     a = ra;
@@ -73,7 +74,7 @@ __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits
 }  // namespace
 
 cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positions,
-                        const float* inv_freq, FeatureMapKind feature_map, float* q_out,
+                        const double* inv_freq, FeatureMapKind feature_map, float* q_out,
                         float* k_out, float* v_out, int rows, int heads, int kv_heads, int head_dim,
                         cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;

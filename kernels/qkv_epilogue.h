@@ -3,7 +3,8 @@
 //
 //   partials:  [splits, rows, (heads + 2 * kv_heads) * head_dim] fp32 (q heads, k heads, v heads)
 //   positions: [rows] int32, absolute token positions
-//   inv_freq:  [head_dim / 2] fp32, RoPE frequencies; null disables RoPE
+//   inv_freq:  [head_dim / 2] fp64, RoPE frequencies theta^(-2i/d); null disables RoPE
+//              (angles and sin/cos in double, as the CPU backend computes them)
 //   q_out:     [rows, heads, head_dim] fp32       phi(RoPE(q))
 //   k_out:     [rows, kv_heads, head_dim] fp32    phi(RoPE(k))
 //   v_out:     [rows, kv_heads, head_dim] fp32
@@ -20,7 +21,7 @@ namespace linspec::kernels {
 enum class FeatureMapKind { kL2Norm, kElu1, kRelu, kIdentity };
 
 cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positions,
-                        const float* inv_freq, FeatureMapKind feature_map, float* q_out,
+                        const double* inv_freq, FeatureMapKind feature_map, float* q_out,
                         float* k_out, float* v_out, int rows, int heads, int kv_heads, int head_dim,
                         cudaStream_t stream);
 

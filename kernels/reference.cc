@@ -99,9 +99,9 @@ void Gemm(const float* w, const float* x, float* out, int m, int n, int k) {
   }
 }
 
-void QkvEpilogue(const float* partials, int splits, const int32_t* positions, const float* inv_freq,
-                 FeatureMapKind feature_map, float* q_out, float* k_out, float* v_out, int rows,
-                 int heads, int kv_heads, int head_dim) {
+void QkvEpilogue(const float* partials, int splits, const int32_t* positions,
+                 const double* inv_freq, FeatureMapKind feature_map, float* q_out, float* k_out,
+                 float* v_out, int rows, int heads, int kv_heads, int head_dim) {
   const int width = (heads + 2 * kv_heads) * head_dim, half = head_dim / 2;
   const size_t stride = static_cast<size_t>(rows) * width;
   std::vector<float> x(head_dim);
@@ -120,8 +120,9 @@ void QkvEpilogue(const float* partials, int splits, const int32_t* positions, co
                       : k_out + (static_cast<size_t>(r) * kv_heads + h - heads) * head_dim;
       if (inv_freq) {
         for (int i = 0; i < half; ++i) {
-          const float angle = static_cast<float>(positions[r]) * inv_freq[i];
-          const float c = std::cos(angle), s = std::sin(angle);
+          const double angle = static_cast<double>(positions[r]) * inv_freq[i];
+          const float c = static_cast<float>(std::cos(angle)),
+                      s = static_cast<float>(std::sin(angle));
           const float a = x[i], b = x[i + half];
           x[i] = a * c - b * s;
           x[i + half] = b * c + a * s;
@@ -140,10 +141,10 @@ void QkvEpilogue(const float* partials, int splits, const int32_t* positions, co
   }
 }
 
-std::vector<float> RopeInvFreq(int head_dim, float theta) {
-  std::vector<float> f(head_dim / 2);
+std::vector<double> RopeInvFreq(int head_dim, float theta) {
+  std::vector<double> f(head_dim / 2);
   for (int i = 0; i < head_dim / 2; ++i) {
-    f[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), 2.0 * i / head_dim));
+    f[i] = std::pow(static_cast<double>(theta), -2.0 * i / head_dim);
   }
   return f;
 }

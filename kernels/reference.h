@@ -26,16 +26,16 @@ void LogitsArgmax(const float* partials, int splits, float* logits_out, int32_t*
 // out[m, n] = x[m, k] . w[n, k]^T, accumulated in double.
 void Gemm(const float* w, const float* x, float* out, int m, int n, int k);
 
-void QkvEpilogue(const float* partials, int splits, const int32_t* positions, const float* inv_freq,
-                 FeatureMapKind feature_map, float* q_out, float* k_out, float* v_out, int rows,
-                 int heads, int kv_heads, int head_dim);
+void QkvEpilogue(const float* partials, int splits, const int32_t* positions,
+                 const double* inv_freq, FeatureMapKind feature_map, float* q_out, float* k_out,
+                 float* v_out, int rows, int heads, int kv_heads, int head_dim);
 
 // Same contract as kernels::LinearAttentionStep, with every pointer (seqs included) on the
 // host and out as fp32.
 void LinearAttentionStep(const LinearAttentionParams& p);
 
-// RoPE frequencies as the engine uploads them: 1 / theta^(2i / head_dim).
-std::vector<float> RopeInvFreq(int head_dim, float theta);
+// RoPE frequencies as the engine uploads them: theta^(-2i / head_dim) in double.
+std::vector<double> RopeInvFreq(int head_dim, float theta);
 
 }  // namespace linspec::kernels::ref
 

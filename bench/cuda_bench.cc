@@ -1,0 +1,178 @@
+// linspec-cuda-bench: CUDA engine step time per batch size and tokens per sequence (T=1 decode,
+// T=k+1 verify) for one model directory, against the memory roofline
+//   (streamed weight bytes + B * 2 * state bytes) / copy bandwidth
+// with the bandwidth measured by a device-to-device copy in the same process.
+// Writes one JSON object (see bench/README.md) and prints a table.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "engine/cuda/cuda_engine.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using linspec::engine::EngineOptions;
+using linspec::engine::ForwardOptions;
+using linspec::engine::ForwardResult;
+using linspec::engine::SeqChunk;
+using linspec::engine::TokenId;
+using linspec::engine::cuda::CudaEngine;
+
+// Copy bandwidth in GB/s, counting bytes read plus bytes written.
+double MeasureCopyBandwidth() {
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, bytes);
+  cudaEvent_t s, e;
+  cudaEventCreate(&s);
+  cudaEventCreate(&e);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  std::vector<float> ms;
+  for (int rep = 0; rep < 5; ++rep) {
+    cudaEventRecord(s);
+    for (int i = 0; i < 10; ++i) cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e);
+    cudaEventSynchronize(e);
+    float t = 0;
+    cudaEventElapsedTime(&t, s, e);
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes * 10 / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
+std::vector<int> ParseList(const std::string& s) {
+  std::vector<int> v;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t next = s.find(',', pos);
+    if (next == std::string::npos) next = s.size();
+    v.push_back(std::stoi(s.substr(pos, next - pos)));
+    pos = next + 1;
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"CUDA engine step benchmark"};
+  std::string model_dir, name = "model", json_out, batches_s = "1,4,16,64,256", ts_s = "1,5";
+  std::string dtype = "bf16";
+  int iters = 20, prefill = 32;
+  app.add_option("--model", model_dir, "model directory")->required();
+  app.add_option("--name", name, "label in the table/JSON");
+  app.add_option("--batches", batches_s, "batch sizes");
+  app.add_option("--tokens", ts_s, "tokens per sequence per step (1 = decode, k+1 = verify)");
+  app.add_option("--iters", iters, "timed steps per point");
+  app.add_option("--prefill", prefill, "committed tokens per slot before timing");
+  app.add_option("--dtype", dtype, "weight dtype bf16|fp16");
+  app.add_option("--json", json_out, "write the JSON here");
+  CLI11_PARSE(app, argc, argv);
+  const std::vector<int> batches = ParseList(batches_s), ts = ParseList(ts_s);
+  int max_b = 1, max_t = 1;
+  for (int b : batches) max_b = std::max(max_b, b);
+  for (int t : ts) max_t = std::max(max_t, t);
+
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  const double bw_gbps = MeasureCopyBandwidth();
+  EngineOptions eo;
+  eo.model_dir = model_dir;
+  eo.num_slots = max_b;
+  eo.max_draft_tokens = std::max(max_t - 1, 1);
+  eo.max_batch_tokens = std::max(max_b * max_t, 1024);
+  eo.cuda_weight_dtype = dtype;
+  auto created = CudaEngine::Create(eo);
+  if (!created.ok()) {
+    std::fprintf(stderr, "engine: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  CudaEngine& e = **created;
+  const auto& c = e.config();
+  // Bytes a decode step must stream: every projection + lm_head (the embedding is gathered).
+  const int64_t es = dtype == "fp32" ? 4 : 2, hid = c.hidden_size, d = c.head_dim;
+  const int64_t per_layer = (int64_t{c.num_attention_heads} + 2 * c.num_key_value_heads) * d * hid +
+                            hid * c.num_attention_heads * d + 3 * hid * c.intermediate_size;
+  const int64_t weight_bytes = (per_layer * c.num_hidden_layers + hid * c.vocab_size) * es;
+  const int64_t state_bytes = c.state_elems_per_layer() * 4 * c.num_hidden_layers;
+
+  // Prefill every slot so the augmented window is half full (typical decode position).
+  std::vector<TokenId> prompt(prefill);
+  for (int i = 0; i < prefill; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
+  for (int s0 = 0; s0 < max_b;) {
+    std::vector<SeqChunk> chunks;
+    int tokens = 0;
+    for (; s0 < max_b && tokens + prefill <= eo.max_batch_tokens; ++s0, tokens += prefill) {
+      chunks.push_back({s0, prompt, false, false});
+    }
+    ForwardResult r;
+    if (auto st = e.Forward(chunks, ForwardOptions{false}, &r); !st.ok()) {
+      std::fprintf(stderr, "prefill: %s\n", st.ToString().c_str());
+      return 1;
+    }
+  }
+  nlohmann::json out;
+  out["device"] = prop.name;
+  out["model"] = name;
+  out["copy_bandwidth_GBps"] = bw_gbps;
+  out["weight_bytes"] = weight_bytes;
+  out["state_bytes_per_seq"] = state_bytes;
+  out["config"] = {{"layers", c.num_hidden_layers},
+                   {"hidden", hid},
+                   {"heads", c.num_attention_heads},
+                   {"kv_heads", c.num_key_value_heads},
+                   {"head_dim", d},
+                   {"intermediate", c.intermediate_size},
+                   {"vocab", c.vocab_size},
+                   {"group_size", c.linear_attention.group_size},
+                   {"conv_taps", c.linear_attention.conv_taps}};
+  std::printf("%-16s %5s %3s %10s %12s %12s %9s\n", "model", "B", "T", "ms/step", "tokens/s",
+              "roofline ms", "fraction");
+  std::vector<TokenId> draft(max_t);
+  for (int i = 0; i < max_t; ++i) draft[i] = (31 * i + 7) % c.vocab_size;
+  for (int t : ts) {
+    for (int b : batches) {
+      std::vector<SeqChunk> chunks;
+      for (int s = 0; s < b; ++s) {
+        chunks.push_back({s, absl::MakeConstSpan(draft).subspan(0, t), t > 1, t > 1});
+      }
+      auto ms = e.TimeStep(chunks, iters);
+      if (!ms.ok()) {
+        std::fprintf(stderr, "B=%d T=%d: %s\n", b, t, ms.status().ToString().c_str());
+        return 1;
+      }
+      const double roof_ms = (weight_bytes + 2.0 * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
+      const double tps = b * t / (*ms * 1e-3);
+      std::printf("%-16s %5d %3d %10.3f %12.0f %12.3f %9.3f\n", name.c_str(), b, t, *ms, tps,
+                  roof_ms, roof_ms / *ms);
+      out["results"].push_back({{"B", b},
+                                {"T", t},
+                                {"ms_per_step", *ms},
+                                {"tokens_per_s", tps},
+                                {"roofline_ms", roof_ms},
+                                {"roofline_fraction", roof_ms / *ms}});
+    }
+  }
+  // Launch gaps: B=1 T=1 without graphs.
+  {
+    e.set_use_graphs(false);
+    std::vector<SeqChunk> one = {{0, absl::MakeConstSpan(draft).subspan(0, 1), false, false}};
+    auto ms = e.TimeStep(one, iters);
+    if (ms.ok()) {
+      out["eager_B1_T1_ms"] = *ms;
+      std::printf("%-16s B=1 T=1 without CUDA graphs: %.3f ms\n", name.c_str(), *ms);
+    }
+  }
+  if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+  return 0;
+}

@@ -1,0 +1,247 @@
+#include "engine/cuda/cuda_engine.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/elementwise.h"
+#include "kernels/linear_attention.h"
+#include "kernels/qkv_epilogue.h"
+
+namespace linspec::engine::cuda {
+namespace {
+
+constexpr int kMaxGraphTokens = 1024;
+constexpr size_t kMaxGraphs = 256;
+
+size_t Align(size_t v) { return (v + 255) / 256 * 256; }
+
+kernels::FeatureMapKind Kind(FeatureMap f) {
+  switch (f) {
+    case FeatureMap::kL2Norm:
+      return kernels::FeatureMapKind::kL2Norm;
+    case FeatureMap::kElu1:
+      return kernels::FeatureMapKind::kElu1;
+    case FeatureMap::kRelu:
+      return kernels::FeatureMapKind::kRelu;
+    default:
+      return kernels::FeatureMapKind::kIdentity;
+  }
+}
+
+}  // namespace
+
+CudaEngine::~CudaEngine() {
+  for (auto& [shape, exec] : graphs_) cudaGraphExecDestroy(exec);
+  if (stream_) {
+    cudaStreamSynchronize(stream_);
+    gemm_.reset();
+    cudaStreamDestroy(stream_);
+  }
+}
+
+absl::Status CudaEngine::Fail(absl::Status s) {
+  if (!s.ok()) healthy_ = false;
+  return s;
+}
+
+absl::Status CudaEngine::CheckSlot(SlotId slot) const {
+  if (slot < 0 || slot >= num_slots()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slot ", slot, " out of range [0, ", num_slots(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::UploadPlan(const StepPlan& plan) {
+  const size_t n = plan.num_tokens;
+  char* h = meta_host_.get<char>();
+  std::memcpy(h, plan.tokens.data(), n * 4);
+  std::memcpy(h + n * 4, plan.positions.data(), n * 4);
+  std::memcpy(h + 2 * n * 4, plan.row_map.data(), n * 4);
+  const size_t seq_off = Align(3 * n * 4);
+  std::memcpy(h + seq_off, plan.seqs.data(),
+              plan.seqs.size() * sizeof(kernels::LinearAttentionSeq));
+  const size_t bytes = seq_off + plan.seqs.size() * sizeof(kernels::LinearAttentionSeq);
+  LINSPEC_CUDA_RETURN(cudaMemcpyAsync(meta_.get(), h, bytes, cudaMemcpyHostToDevice, stream_));
+  return absl::OkStatus();
+}
+
+// Every kernel of one step, in order, on stream_ (also what a graph captures).
+absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
+  const ModelConfig& c = config_;
+  const int n = shape.tokens, hid = c.hidden_size, h = c.num_attention_heads,
+            kvh = c.num_key_value_heads, d = c.head_dim, ffn = c.intermediate_size;
+  const int nqkv = (h + 2 * kvh) * d;
+  const float eps = c.rms_norm_eps;
+  const int32_t* tokens = meta_.get<int32_t>();
+  const int32_t* positions = tokens + n;
+  const int32_t* row_map = tokens + 2 * n;
+  const auto* seqs = reinterpret_cast<const kernels::LinearAttentionSeq*>(meta_.get<char>() +
+                                                                          Align(3 * size_t(n) * 4));
+  float* x = x_.get<float>();
+  float* part = part_.get<float>();
+  const kernels::DType act = wdtype_;
+  const kernels::DType f32 = kernels::DType::kF32;
+  LINSPEC_CUDA_RETURN(kernels::EmbeddingGather(embed_, wdtype_, tokens, x, n, hid, stream_));
+  int splits = 0;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LayerWeights& L = layers_[l];
+    LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, l == 0 ? 0 : splits, L.in_norm, f32, xn_.get(),
+                                            act, nullptr, n, hid, eps, stream_));
+    RETURN_IF_ERROR(gemm_->Run(L.qkv, nqkv, hid, xn_.get(), n, part, &splits));
+    LINSPEC_CUDA_RETURN(
+        kernels::QkvEpilogue(part, splits, positions, c.linear_attention.rope ? inv_freq_ : nullptr,
+                             Kind(c.linear_attention.feature_map), q_.get<float>(), k_.get<float>(),
+                             v_.get<float>(), n, h, kvh, d, stream_));
+    kernels::LinearAttentionParams p;
+    p.num_seqs = shape.seqs;
+    p.heads = h;
+    p.kv_heads = kvh;
+    p.head_dim = d;
+    p.group_size = c.linear_attention.group_size;
+    p.conv_taps = L.conv ? c.linear_attention.conv_taps : 0;
+    p.ring_size = ring_size_;
+    p.normalize = !c.augmented() && c.linear_attention.normalize;
+    p.global_scale = L.gamma;
+    p.seqs = seqs;
+    p.state = slots_[l].state;
+    p.z = p.normalize ? slots_[l].z : nullptr;
+    p.ring_k = slots_[l].ring_k;
+    p.ring_v = slots_[l].ring_v;
+    p.conv_w = L.conv;
+    p.q = q_.get<float>();
+    p.k = k_.get<float>();
+    p.v = v_.get<float>();
+    p.out = attn_.get();
+    p.out_dtype = act;
+    LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
+    RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
+    LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
+                                            nullptr, n, hid, eps, stream_));
+    RETURN_IF_ERROR(gemm_->Run(L.gate_up, 2 * ffn, hid, xn_.get(), n, part, &splits));
+    LINSPEC_CUDA_RETURN(kernels::SwiGlu(part, splits, hbuf_.get(), act, n, ffn, stream_));
+    RETURN_IF_ERROR(gemm_->Run(L.down, hid, ffn, hbuf_.get(), n, part, &splits));
+  }
+  LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, final_norm_, f32, xn_.get(), act,
+                                          row_map, n, hid, eps, stream_));
+  RETURN_IF_ERROR(gemm_->Run(lm_head_, c.vocab_size, hid, xn_.get(), shape.rows,
+                             logits_part_.get<float>(), &splits));
+  LINSPEC_CUDA_RETURN(kernels::LogitsArgmax(
+      logits_part_.get<float>(), splits, shape.logits ? logits_.get<float>() : nullptr,
+      argmax_.get<int32_t>(), shape.rows, c.vocab_size, stream_));
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::LaunchStep(const StepShape& shape) {
+  if (!use_graphs_ || shape.tokens > kMaxGraphTokens) return EnqueueStep(shape);
+  auto it = graphs_.find(shape);
+  if (it == graphs_.end()) {
+    if (graphs_.size() >= kMaxGraphs) return EnqueueStep(shape);
+    cudaGraph_t graph = nullptr;
+    LINSPEC_CUDA_RETURN(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    absl::Status s = EnqueueStep(shape);
+    cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    RETURN_IF_ERROR(s);
+    LINSPEC_CUDA_RETURN(end);
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    LINSPEC_CUDA_RETURN(inst);
+    it = graphs_.emplace(shape, exec).first;
+  }
+  LINSPEC_CUDA_RETURN(cudaGraphLaunch(it->second, stream_));
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const ForwardOptions& options,
+                                 ForwardResult* result) {
+  if (!healthy_) return absl::UnavailableError("CUDA engine is unhealthy after a device error");
+  StepPlan plan;
+  PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
+                    config_.linear_attention.group_size};
+  RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
+  const StepShape shape{plan.num_tokens, plan.num_seqs, plan.num_rows, options.want_logits};
+  RETURN_IF_ERROR(Fail(UploadPlan(plan)));
+  RETURN_IF_ERROR(Fail(LaunchStep(shape)));
+  const size_t rows = plan.num_rows, vocab = config_.vocab_size;
+  RETURN_IF_ERROR(Fail(CudaStatus(
+      cudaMemcpyAsync(argmax_host_.get(), argmax_.get(), rows * 4, cudaMemcpyDeviceToHost, stream_),
+      "argmax copy")));
+  result->num_rows = static_cast<int>(rows);
+  result->vocab_size = static_cast<int>(vocab);
+  result->row_offset = plan.row_offset;
+  if (options.want_logits) {
+    result->logits.resize(rows * vocab);
+    RETURN_IF_ERROR(
+        Fail(CudaStatus(cudaMemcpyAsync(result->logits.data(), logits_.get(), rows * vocab * 4,
+                                        cudaMemcpyDeviceToHost, stream_),
+                        "logits copy")));
+  } else {
+    result->logits.clear();
+  }
+  RETURN_IF_ERROR(Fail(CudaStatus(cudaStreamSynchronize(stream_), "step")));
+  result->argmax.assign(argmax_host_.get<int32_t>(), argmax_host_.get<int32_t>() + rows);
+  for (size_t i = 0; i < chunks.size(); ++i) cursors_[chunks[i].slot] = plan.after[i];
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, int iterations) {
+  if (!healthy_) return absl::UnavailableError("CUDA engine is unhealthy after a device error");
+  StepPlan plan;
+  PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
+                    config_.linear_attention.group_size};
+  RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
+  const StepShape shape{plan.num_tokens, plan.num_seqs, plan.num_rows, false};
+  RETURN_IF_ERROR(Fail(UploadPlan(plan)));
+  RETURN_IF_ERROR(Fail(LaunchStep(shape)));  // warm-up (and capture)
+  cudaEvent_t start, stop;
+  LINSPEC_CUDA_RETURN(cudaEventCreate(&start));
+  LINSPEC_CUDA_RETURN(cudaEventCreate(&stop));
+  cudaEventRecord(start, stream_);
+  absl::Status s;
+  for (int i = 0; i < iterations && s.ok(); ++i) s = LaunchStep(shape);
+  cudaEventRecord(stop, stream_);
+  cudaError_t e = cudaEventSynchronize(stop);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  RETURN_IF_ERROR(Fail(s));
+  RETURN_IF_ERROR(Fail(CudaStatus(e, "timed steps")));
+  return static_cast<double>(ms) / std::max(iterations, 1);
+}
+
+absl::Status CudaEngine::Commit(SlotId slot, int n) {
+  RETURN_IF_ERROR(CheckSlot(slot));
+  SlotCursor& c = cursors_[slot];
+  if (n < 0 || n > c.pending) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Commit(", slot, ", ", n, "): slot has ", c.pending, " pending tokens"));
+  }
+  c.position += n;
+  c.pending = 0;
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::Release(SlotId slot) {
+  RETURN_IF_ERROR(CheckSlot(slot));
+  if (!healthy_) return absl::UnavailableError("CUDA engine is unhealthy after a device error");
+  const size_t kvh = config_.num_key_value_heads, d = config_.head_dim;
+  for (const LayerSlots& L : slots_) {
+    LINSPEC_CUDA_RETURN(cudaMemsetAsync(L.state + slot * kvh * d * d, 0, kvh * d * d * 4, stream_));
+    if (L.z) LINSPEC_CUDA_RETURN(cudaMemsetAsync(L.z + slot * kvh * d, 0, kvh * d * 4, stream_));
+  }
+  cursors_[slot] = SlotCursor{};
+  return absl::OkStatus();
+}
+
+int64_t CudaEngine::position(SlotId slot) const {
+  return slot >= 0 && slot < num_slots() ? cursors_[slot].position : 0;
+}
+
+int CudaEngine::pending(SlotId slot) const {
+  return slot >= 0 && slot < num_slots() ? cursors_[slot].pending : 0;
+}
+
+}  // namespace linspec::engine::cuda

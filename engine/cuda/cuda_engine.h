@@ -1,0 +1,127 @@
+// The CUDA backend of engine::Engine (DESIGN.md §3, §6): bf16/fp16/fp32 weights on the
+// device, fp32 recurrent state in device-resident slots (one allocation per layer array, slot
+// index tables in the step metadata), split-K skinny GEMMs or cuBLAS, fused kernels
+// (kernels/), and one CUDA graph per step shape (tokens, sequences, output rows).
+//
+// A Forward uploads its metadata with one host->device copy, replays (or captures) the
+// step's graph, and synchronizes once to read the argmax (and logits when asked).
+// Ownership: the engine owns all device memory; slot contents are engine-owned, slot
+// lifetime caller-owned (engine.h). Thread-safety: not thread-safe. Errors: see engine.h;
+// any CUDA/cuBLAS failure inside a step is Internal and marks the engine unhealthy (sticky).
+#ifndef LINSPEC_ENGINE_CUDA_CUDA_ENGINE_H_
+#define LINSPEC_ENGINE_CUDA_CUDA_ENGINE_H_
+
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/cuda/cuda_util.h"
+#include "engine/cuda/gemm_runner.h"
+#include "engine/cuda/step_plan.h"
+#include "engine/engine.h"
+#include "engine/weights.h"
+#include "kernels/dtype.h"
+
+namespace linspec::engine::cuda {
+
+class CudaEngine final : public Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<CudaEngine>> Create(const EngineOptions& options);
+  ~CudaEngine() override;
+
+  const ModelConfig& config() const override { return config_; }
+  Device device() const override { return Device::kCuda; }
+  int num_slots() const override { return static_cast<int>(cursors_.size()); }
+  int max_pending() const override { return max_pending_; }
+  int64_t slot_size_bytes() const override { return slot_bytes_; }
+  int64_t weight_bytes() const override { return weight_bytes_; }
+  bool healthy() const override { return healthy_; }
+
+  absl::Status Forward(absl::Span<const SeqChunk> chunks, const ForwardOptions& options,
+                       ForwardResult* result) override;
+  absl::Status Commit(SlotId slot, int n) override;
+  absl::Status Release(SlotId slot) override;
+  int64_t position(SlotId slot) const override;
+  int pending(SlotId slot) const override;
+
+  // Benchmark hook: run a step of the given plan shape `iterations` times back to back
+  // (graph replays, no host synchronization in between) without changing any cursor; returns
+  // the mean milliseconds per step measured with device events. Slots' contents change.
+  absl::StatusOr<double> TimeStep(absl::Span<const SeqChunk> chunks, int iterations);
+
+  void set_use_graphs(bool on) { use_graphs_ = on; }
+
+ private:
+  struct LayerWeights {
+    void* qkv = nullptr;      // [(heads + 2 kv_heads) * head_dim, hidden]
+    void* o = nullptr;        // [hidden, heads * head_dim]
+    void* gate_up = nullptr;  // [2 * intermediate, hidden]
+    void* down = nullptr;     // [hidden, intermediate]
+    float* in_norm = nullptr;
+    float* post_norm = nullptr;
+    float* conv = nullptr;  // [kv_heads, conv_taps]
+    float gamma = 1.f;
+  };
+  struct LayerSlots {
+    float* state = nullptr;   // [slots, kv_heads, d, d]
+    float* z = nullptr;       // [slots, kv_heads, d] (normalize)
+    float* ring_k = nullptr;  // [slots, ring, kv_heads, d]
+    float* ring_v = nullptr;
+  };
+  struct StepShape {
+    int tokens, seqs, rows;
+    bool logits;
+    bool operator<(const StepShape& o) const {
+      return std::tie(tokens, seqs, rows, logits) < std::tie(o.tokens, o.seqs, o.rows, o.logits);
+    }
+  };
+
+  CudaEngine() = default;
+  absl::Status Init(const EngineOptions& options);
+  absl::Status LoadWeights(const ModelWeights& w);
+  absl::Status AllocateSlots(int num_slots);
+  absl::Status AllocateStepBuffers();
+  absl::Status TuneGemms();
+  absl::Status UploadPlan(const StepPlan& plan);
+  absl::Status EnqueueStep(const StepShape& shape);
+  absl::Status LaunchStep(const StepShape& shape);
+  absl::Status CheckSlot(SlotId slot) const;
+  absl::Status Fail(absl::Status s);
+
+  ModelConfig config_;
+  kernels::DType wdtype_ = kernels::DType::kBF16;
+  int max_pending_ = 0;
+  int max_tokens_ = 0;
+  int ring_size_ = 0;
+  int64_t slot_bytes_ = 0;
+  int64_t weight_bytes_ = 0;
+  bool healthy_ = true;
+  bool use_graphs_ = true;
+
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<GemmRunner> gemm_;
+  DeviceMemory weights_mem_;
+  std::vector<LayerWeights> layers_;
+  void* embed_ = nullptr;
+  void* lm_head_ = nullptr;
+  float* final_norm_ = nullptr;
+  double* inv_freq_ = nullptr;
+
+  std::vector<DeviceMemory> slot_mem_;
+  std::vector<LayerSlots> slots_;
+  std::vector<SlotCursor> cursors_;
+
+  // Step buffers, sized for max_tokens_.
+  DeviceMemory x_, xn_, attn_, hbuf_, q_, k_, v_, part_, logits_part_, logits_, argmax_, meta_;
+  PinnedMemory meta_host_, argmax_host_;
+  size_t meta_bytes_ = 0;
+  std::map<StepShape, cudaGraphExec_t> graphs_;
+};
+
+}  // namespace linspec::engine::cuda
+
+#endif  // LINSPEC_ENGINE_CUDA_CUDA_ENGINE_H_

@@ -1,0 +1,61 @@
+// Chooses and runs the GEMM of each projection: out = x[m, k] . w[n, k]^T as fp32 split-K
+// partials [splits, m, n] (consumers sum the splits). Up to 64 rows with bf16/fp16 weights use
+// kernels::SkinnyGemm with a split count tuned per (n, k, row bucket) at start-up (Tune);
+// larger m and fp32 weights use cuBLAS (cublasGemmEx, fp32 accumulation, no TF32).
+// Thread-compatible; one per engine, bound to its stream.
+#ifndef LINSPEC_ENGINE_CUDA_GEMM_RUNNER_H_
+#define LINSPEC_ENGINE_CUDA_GEMM_RUNNER_H_
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/cuda/cuda_util.h"
+#include "kernels/dtype.h"
+
+namespace linspec::engine::cuda {
+
+class GemmRunner {
+ public:
+  static absl::StatusOr<std::unique_ptr<GemmRunner>> Create(kernels::DType dtype,
+                                                            cudaStream_t stream);
+  ~GemmRunner();
+
+  // Runs the GEMM; *splits receives the number of partial slices written.
+  absl::Status Run(const void* w, int n, int k, const void* x, int m, float* partials,
+                   int* splits) const;
+
+  // Floats the partials of Run(m, n, k) occupy at most.
+  size_t PartialElems(int m, int n, int k) const;
+
+  // Times the candidate split counts of the skinny kernel for one weight shape (n, k) and
+  // keeps the fastest per row bucket. `weights` are several [n, k] matrices (e.g. every
+  // layer's) so the timing streams from memory, not L2; `x` holds >= 64 rows of k.
+  absl::Status Tune(int n, int k, const std::vector<const void*>& weights, const void* x,
+                    float* scratch);
+
+  bool UsesSkinny(int m, int k) const;
+  int num_sms() const { return num_sms_; }
+
+ private:
+  GemmRunner() = default;
+  int SplitsFor(int m, int n, int k) const;
+  static int Bucket(int m);
+
+  kernels::DType dtype_ = kernels::DType::kBF16;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  DeviceMemory cublas_workspace_;
+  int num_sms_ = 132;
+  std::map<std::tuple<int, int, int>, int> tuned_;  // (n, k, bucket) -> splits
+};
+
+}  // namespace linspec::engine::cuda
+
+#endif  // LINSPEC_ENGINE_CUDA_GEMM_RUNNER_H_

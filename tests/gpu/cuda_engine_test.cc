@@ -1,0 +1,283 @@
+// CUDA backend vs the fp32 CPU backend (the reference) on every model variant, and the
+// speculative invariants on the GPU itself: Verify(T) == T sequential steps, exact rollback,
+// batch invariance, graphs == eager. Skips itself without a CUDA device.
+#include "engine/cuda/cuda_engine.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "engine/engine.h"
+#include "gtest/gtest.h"
+#include "tests/gpu/gpu_test_util.h"
+#include "tests/unit/engine/engine_test_util.h"
+
+namespace linspec::engine {
+namespace {
+
+using engine::testing::AllVariants;
+using engine::testing::Argmax;
+using engine::testing::Fwd;
+using engine::testing::RandomTokens;
+using engine::testing::Row;
+using engine::testing::RowsClose;
+using engine::testing::TempDir;
+using engine::testing::Variant;
+
+std::unique_ptr<cuda::CudaEngine> MakeCuda(const std::string& dir, int slots, int max_draft,
+                                           const std::string& dtype) {
+  EngineOptions eo;
+  eo.model_dir = dir;
+  eo.device = Device::kCuda;
+  eo.num_slots = slots;
+  eo.max_draft_tokens = max_draft;
+  eo.max_batch_tokens = 512;
+  eo.cuda_weight_dtype = dtype;
+  auto e = cuda::CudaEngine::Create(eo);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? std::move(*e) : nullptr;
+}
+
+std::unique_ptr<Engine> MakeCpu(const std::string& dir, int slots, int max_draft) {
+  EngineOptions eo;
+  eo.model_dir = dir;
+  eo.device = Device::kCpu;
+  eo.num_slots = slots;
+  eo.max_draft_tokens = max_draft;
+  eo.num_threads = 2;
+  auto e = CreateEngine(eo);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? std::move(*e) : nullptr;
+}
+
+// The argmax of `got` is the reference's argmax or within `rel` of it (a near tie).
+::testing::AssertionResult SameGreedy(const std::vector<float>& got, const std::vector<float>& want,
+                                      double rel) {
+  const int a = Argmax(got), b = Argmax(want);
+  if (a == b) return ::testing::AssertionSuccess();
+  double scale = 1e-30;
+  for (float x : want) scale = std::max(scale, std::fabs(double(x)));
+  if (want[b] - want[a] <= rel * scale) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "argmax " << a << " vs " << b << " (gap " << want[b] - want[a] << ")";
+}
+
+class CudaEngineTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    LINSPEC_SKIP_WITHOUT_GPU();
+    rng_.seed(engine::testing::TestSeed(GetParam().name.c_str()));
+    options_ = GetParam().options;
+    options_.hidden_size = 64;  // head_dim 16: the CUDA kernels take 16/32/64/128
+    options_.intermediate_size = 96;
+    ASSERT_TRUE(tools::WriteRandomModel(dir_.path(), options_).ok());
+  }
+  int G() const { return options_.group_size.value_or(0); }
+
+  TempDir dir_;
+  tools::RandomModelOptions options_;
+  std::mt19937_64 rng_;
+};
+
+// The same random schedule of prefill / decode / verify / commit on both backends.
+TEST_P(CudaEngineTest, Fp32MatchesCpuBackend) {
+  auto gpu = MakeCuda(dir_.path(), 3, 6, "fp32");
+  auto cpu = MakeCpu(dir_.path(), 3, 6);
+  ASSERT_TRUE(gpu && cpu);
+  const int vocab = gpu->config().vocab_size;
+  std::vector<TokenId> last(3, 1);
+  for (int round = 0; round < 40; ++round) {
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    std::vector<std::vector<TokenId>> toks(3);
+    std::vector<SeqChunk> chunks;
+    for (int s = 0; s < 3; ++s) {
+      const int kind = static_cast<int>(rng_() % 3);
+      if (round == 0 || kind == 0) {
+        toks[s] = RandomTokens(rng_, 1 + rng_() % (round == 0 ? 20 : 5), vocab);
+        chunks.push_back({s, toks[s], false, rng_() % 2 == 0});
+      } else {
+        toks[s] = RandomTokens(rng_, 1 + rng_() % 6, vocab);
+        chunks.push_back({s, toks[s], kind == 2, true});
+      }
+    }
+    std::shuffle(chunks.begin(), chunks.end(), rng_);
+    ForwardResult rg = Fwd(*gpu, chunks), rc = Fwd(*cpu, chunks);
+    ASSERT_EQ(rg.num_rows, rc.num_rows);
+    for (int i = 0; i < rg.num_rows; ++i) {
+      EXPECT_TRUE(RowsClose(Row(rg, i), Row(rc, i), 1e-4)) << "row " << i;
+      EXPECT_TRUE(SameGreedy(Row(rg, i), Row(rc, i), 1e-4)) << "row " << i;
+    }
+    for (const SeqChunk& c : chunks) {
+      if (!c.pending) continue;
+      const int n = static_cast<int>(rng_() % (c.tokens.size() + 1));
+      ASSERT_TRUE(gpu->Commit(c.slot, n).ok());
+      ASSERT_TRUE(cpu->Commit(c.slot, n).ok());
+      EXPECT_EQ(gpu->position(c.slot), cpu->position(c.slot));
+    }
+  }
+}
+
+// Verify(T) on slot 0 == T committed single-token steps on slot 1 (inside a group, at and
+// across boundaries), then both continue identically after Commit(T).
+TEST_P(CudaEngineTest, VerifyEqualsSequentialSteps) {
+  for (const char* dtype : {"fp32", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    const double tol = std::string(dtype) == "fp32" ? 1e-4 : 2e-2;
+    auto e = MakeCuda(dir_.path(), 2, 8, dtype);
+    ASSERT_NE(e, nullptr);
+    const int g = std::max(G(), 4), vocab = e->config().vocab_size;
+    std::vector<std::pair<int, int>> cases = {{g + 1, 2},     {g + 1, g - 1}, {g + 2, g},
+                                              {2 * g - 1, 9}, {0, 9},         {g, 1}};
+    for (int i = 0; i < 6; ++i) cases.push_back({int(rng_() % (3 * g)), 1 + int(rng_() % 9)});
+    for (auto [prefix_len, t] : cases) {
+      t = std::min(t, 9);
+      SCOPED_TRACE(::testing::Message() << "prefix " << prefix_len << " T " << t);
+      ASSERT_TRUE(e->Release(0).ok() && e->Release(1).ok());
+      const auto prefix = RandomTokens(rng_, prefix_len, vocab);
+      const auto draft = RandomTokens(rng_, t, vocab);
+      if (prefix_len > 0) Fwd(*e, {{0, prefix, false, false}, {1, prefix, false, false}});
+      ForwardResult spec = Fwd(*e, {{0, draft, true, true}});
+      for (int i = 0; i < t; ++i) {
+        ForwardResult r = Fwd(*e, {{1, absl::MakeConstSpan(draft).subspan(i, 1), false, false}});
+        EXPECT_TRUE(RowsClose(Row(spec, i), Row(r, 0), tol)) << "token " << i;
+        EXPECT_TRUE(SameGreedy(Row(spec, i), Row(r, 0), tol)) << "token " << i;
+      }
+      ASSERT_TRUE(e->Commit(0, t).ok());
+      const auto next = RandomTokens(rng_, 1 + rng_() % 3, vocab);
+      ForwardResult r = Fwd(*e, {{0, next, false, true}, {1, next, false, true}});
+      for (size_t i = 0; i < next.size(); ++i) {
+        EXPECT_TRUE(RowsClose(Row(r, i), Row(r, next.size() + i), tol)) << "after commit " << i;
+      }
+    }
+  }
+}
+
+// Random drafts and acceptance over many rounds: the speculative slot's logits equal plain
+// sequential decoding of the committed tokens on the GPU.
+TEST_P(CudaEngineTest, RollbackPropertyMatchesSequentialDecoding) {
+  const int max_draft = 6;
+  auto e = MakeCuda(dir_.path(), 2, max_draft, "fp32");
+  ASSERT_NE(e, nullptr);
+  const int vocab = e->config().vocab_size;
+  const auto prompt = RandomTokens(rng_, 1 + rng_() % 9, vocab);
+  ForwardResult r = Fwd(*e, {{0, prompt, false, false}, {1, prompt, false, false}});
+  TokenId last = r.argmax[0];
+  for (int round = 0; round < 80; ++round) {
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    const int k = static_cast<int>(rng_() % (max_draft + 1));
+    std::vector<TokenId> chunk = {last};
+    for (TokenId t : RandomTokens(rng_, k, vocab)) chunk.push_back(t);
+    std::vector<std::vector<float>> rows;
+    const int split = rng_() % 3 == 0 ? static_cast<int>(rng_() % chunk.size()) : 0;
+    for (auto part : {absl::MakeConstSpan(chunk).subspan(0, split),
+                      absl::MakeConstSpan(chunk).subspan(split)}) {
+      if (part.empty()) continue;
+      ForwardResult v = Fwd(*e, {{0, part, true, true}});
+      for (int i = 0; i < v.num_rows; ++i) rows.push_back(Row(v, i));
+    }
+    const int accepted = static_cast<int>(rng_() % (k + 1));
+    ASSERT_TRUE(e->Commit(0, accepted + 1).ok());
+    for (int i = 0; i <= accepted; ++i) {
+      ForwardResult s = Fwd(*e, {{1, absl::MakeConstSpan(chunk).subspan(i, 1), false, false}});
+      ASSERT_TRUE(RowsClose(rows[i], Row(s, 0), 1e-4)) << "row " << i;
+      ASSERT_TRUE(SameGreedy(rows[i], Row(s, 0), 1e-4)) << "row " << i;
+    }
+    last = static_cast<TokenId>(Argmax(rows[accepted]));
+    ASSERT_EQ(e->position(0), e->position(1));
+  }
+}
+
+// CUDA graphs replay exactly what eager launches compute (bitwise).
+TEST_P(CudaEngineTest, GraphsMatchEager) {
+  auto a = MakeCuda(dir_.path(), 2, 4, "bf16");
+  auto b = MakeCuda(dir_.path(), 2, 4, "bf16");
+  ASSERT_TRUE(a && b);
+  b->set_use_graphs(false);
+  const int vocab = a->config().vocab_size;
+  for (int round = 0; round < 12; ++round) {
+    const auto t0 = RandomTokens(rng_, 1 + rng_() % 4, vocab);
+    const auto t1 = RandomTokens(rng_, 1 + rng_() % 4, vocab);
+    std::vector<SeqChunk> chunks = {{0, t0, false, true}, {1, t1, true, true}};
+    ForwardResult ra = Fwd(*a, chunks), rb = Fwd(*b, chunks);
+    EXPECT_EQ(ra.logits, rb.logits);
+    EXPECT_EQ(ra.argmax, rb.argmax);
+    ASSERT_TRUE(a->Commit(1, 1).ok() && b->Commit(1, 1).ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, CudaEngineTest, ::testing::ValuesIn(AllVariants()),
+                         [](const auto& info) { return info.param.name; });
+
+// bf16 weights on the trained reference model: teacher-forced greedy tokens equal the fp32
+// CPU backend's on >= 99% of positions, and free-running generation is reported.
+TEST(CudaEngineTrainedModel, Bf16GreedyAgreesWithCpu) {
+  LINSPEC_SKIP_WITHOUT_GPU();
+  const char* src = std::getenv("LINSPEC_SOURCE_DIR");
+  const std::string dir = std::string(src ? src : ".") + "/models/default";
+  if (!std::filesystem::exists(dir + "/config.json")) GTEST_SKIP() << "no " << dir;
+  auto gpu = MakeCuda(dir, 1, 4, "bf16");
+  auto cpu = MakeCpu(dir, 1, 4);
+  ASSERT_TRUE(gpu && cpu);
+  std::vector<TokenId> prompt = {1, 450, 1034, 310, 278, 3186, 338};
+  for (TokenId& t : prompt) t %= gpu->config().vocab_size;
+  ForwardResult rc = Fwd(*cpu, {{0, prompt, false, false}});
+  ForwardResult rg = Fwd(*gpu, {{0, prompt, false, false}});
+  int same = 0, total = 0, free_run = -1;
+  TokenId tok = rc.argmax[0];
+  for (int i = 0; i < 400; ++i) {
+    same += rg.argmax[0] == rc.argmax[0];
+    ++total;
+    if (free_run < 0 && rg.argmax[0] != rc.argmax[0]) free_run = i;
+    tok = rc.argmax[0];  // teacher forcing with the CPU's token
+    std::vector<TokenId> one = {tok};
+    rc = Fwd(*cpu, {{0, one, false, false}});
+    rg = Fwd(*gpu, {{0, one, false, false}});
+  }
+  std::printf(
+      "bf16 GPU vs fp32 CPU: %d/%d teacher-forced greedy tokens identical; first "
+      "difference at %d\n",
+      same, total, free_run);
+  EXPECT_GE(same, total * 99 / 100);
+}
+
+TEST(CudaEngineApi, FactoryErrorsAndAccounting) {
+  LINSPEC_SKIP_WITHOUT_GPU();
+  TempDir dir;
+  tools::RandomModelOptions o = engine::testing::TinyOptions();
+  o.hidden_size = 64;
+  o.intermediate_size = 96;
+  ASSERT_TRUE(tools::WriteRandomModel(dir.path(), o).ok());
+  EXPECT_TRUE(CudaDeviceAvailable());
+  EngineOptions eo;
+  eo.model_dir = dir.path();
+  eo.device = Device::kAuto;
+  eo.num_slots = 2;
+  auto e = CreateEngine(eo);
+  ASSERT_TRUE(e.ok()) << e.status();
+  Engine& en = **e;
+  EXPECT_EQ(en.device(), Device::kCuda);
+  EXPECT_GT(en.slot_size_bytes(), 0);
+  EXPECT_GT(en.weight_bytes(), 0);
+  ForwardResult r;
+  std::vector<TokenId> bad = {999999};
+  EXPECT_EQ(en.Forward({{0, bad, false, false}}, {}, &r).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<TokenId> ok = {1, 2};
+  EXPECT_EQ(en.Forward({{5, ok, false, false}}, {}, &r).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(en.Forward({{0, ok, true, false}}, {}, &r).ok());
+  EXPECT_EQ(en.Forward({{0, ok, false, false}}, {}, &r).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<TokenId> many(20, 3);
+  EXPECT_EQ(en.Forward({{0, many, true, false}}, {}, &r).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(en.Commit(0, 3).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(en.Commit(0, 1).ok());
+  EXPECT_EQ(en.position(0), 1);
+  EXPECT_TRUE(en.healthy());
+  eo.cuda_weight_dtype = "int4";
+  EXPECT_EQ(CreateEngine(eo).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace linspec::engine
