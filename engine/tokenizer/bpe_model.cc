@@ -13,6 +13,8 @@ namespace {
 
 absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
+constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581
+
 struct Candidate {
   int32_t rank;
   int32_t pos;
@@ -43,6 +45,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(const Vocab& vocab,
     model->has_byte_id_[b] = found;
     if (found) model->byte_ids_[b] = it->second;
   }
+  model->metaspace_split_ =
+      !options.byte_level && !options.ignore_merges && MetaspaceSplitIsExact(vocab);
   model->merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
@@ -160,6 +164,27 @@ void BpeModel::EncodeUncached(std::string_view word, std::vector<TokenId>* out) 
   }
 }
 
+bool BpeModel::MetaspaceSplitIsExact(const Vocab& vocab) {
+  if (vocab.find(std::string(kMetaspace)) == vocab.end()) return false;
+  for (const auto& [token, id] : vocab) {
+    for (size_t pos = token.find(kMetaspace, 1); pos != std::string::npos;
+         pos = token.find(kMetaspace, pos + kMetaspace.size())) {
+      if (pos < kMetaspace.size() ||
+          token.compare(pos - kMetaspace.size(), kMetaspace.size(), kMetaspace) != 0) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void BpeModel::EncodeCached(std::string_view word, std::vector<TokenId>* out) const {
+  if (cache_.Lookup(word, out)) return;
+  const size_t before = out->size();
+  EncodeUncached(word, out);
+  cache_.Insert(word, out->data() + before, out->size() - before);
+}
+
 void BpeModel::Encode(std::string_view word, std::vector<TokenId>* out) const {
   if (word.empty()) return;
   if (options_.ignore_merges) {
@@ -169,10 +194,21 @@ void BpeModel::Encode(std::string_view word, std::vector<TokenId>* out) const {
       return;
     }
   }
-  if (cache_.Lookup(word, out)) return;
-  const size_t before = out->size();
-  EncodeUncached(word, out);
-  cache_.Insert(word, out->data() + before, out->size() - before);
+  if (!metaspace_split_) {
+    EncodeCached(word, out);
+    return;
+  }
+  size_t start = 0;
+  for (size_t pos = word.find(kMetaspace, 1); pos != std::string_view::npos;
+       pos = word.find(kMetaspace, pos + kMetaspace.size())) {
+    const bool after_metaspace =
+        pos >= kMetaspace.size() &&
+        word.compare(pos - kMetaspace.size(), kMetaspace.size(), kMetaspace) == 0;
+    if (after_metaspace) continue;
+    EncodeCached(word.substr(start, pos - start), out);
+    start = pos;
+  }
+  EncodeCached(word.substr(start), out);
 }
 
 }  // namespace linspec::engine::tokenizer

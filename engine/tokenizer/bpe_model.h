@@ -31,7 +31,7 @@ struct BpeOptions {
   bool ignore_merges = false;  // a word that is itself in the vocabulary is one token
   std::optional<TokenId> unk_id;
   bool fuse_unk = false;
-  size_t cache_capacity = 1 << 16;
+  size_t cache_capacity = 1 << 17;  // words; about 10 MB when full
 };
 
 // Vocabulary in tokenizer.json form (token string -> id) and merges as pairs of strings.
@@ -72,12 +72,18 @@ class BpeModel {
   void AddUnknown(uint32_t len, std::vector<Symbol>* symbols) const;
   void MergeAll(std::vector<Symbol>* symbols) const;
   void EncodeUncached(std::string_view word, std::vector<TokenId>* out) const;
+  void EncodeCached(std::string_view word, std::vector<TokenId>* out) const;
+  static bool MetaspaceSplitIsExact(const Vocab& vocab);
 
   BpeOptions options_;
   absl::flat_hash_map<std::string, TokenId> symbol_to_id_;  // bytes or UTF-8, see above
   absl::flat_hash_map<uint64_t, Merge> merges_;
   std::array<TokenId, 256> byte_ids_{};  // byte-level: id of each single byte; fallback: <0xNN>
   std::array<bool, 256> has_byte_id_{};
+  // Metaspace vocabularies (Llama-2) where no token has "▁" after another character: a word
+  // can be cut before every "▁" that follows a non-"▁" character without changing the
+  // result (no merge can cross the cut), which keeps words short enough for the cache.
+  bool metaspace_split_ = false;
   WordCache cache_;
 };
 

@@ -158,7 +158,12 @@ void SplitRegex::Split(std::string_view text, bool removed,
   size_t gap_start = 0;
   re2::StringPiece match;
   while (pos < text.size()) {
-    if (!re_->Match(text, pos, text.size(), RE2::UNANCHORED, &match, 1)) break;
+    // Split patterns usually match at every position: try an anchored match first (one
+    // forward DFA pass), and search only when there is a gap.
+    if (!re_->Match(text, pos, text.size(), RE2::ANCHOR_START, &match, 1) &&
+        !re_->Match(text, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
+      break;
+    }
     const size_t start = match.data() - text.data();
     size_t end = start + match.size();
     if (end == start) {  // empty match: step over one character

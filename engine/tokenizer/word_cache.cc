@@ -17,7 +17,7 @@ size_t WordCache::ShardOf(std::string_view word) const {
 bool WordCache::Lookup(std::string_view word, std::vector<TokenId>* out) const {
   if (word.size() > kMaxWordBytes) return false;
   Shard& shard = shards_[ShardOf(word)];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(AsAbsl(word));
   if (it == shard.map.end()) return false;
   out->insert(out->end(), it->second.begin(), it->second.end());
@@ -27,7 +27,7 @@ bool WordCache::Lookup(std::string_view word, std::vector<TokenId>* out) const {
 void WordCache::Insert(std::string_view word, const TokenId* ids, size_t num_ids) const {
   if (word.size() > kMaxWordBytes) return;
   Shard& shard = shards_[ShardOf(word)];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.map.size() >= shard_capacity_) shard.map.clear();
   shard.map.try_emplace(std::string(word), ids, ids + num_ids);
 }

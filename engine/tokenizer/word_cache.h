@@ -4,12 +4,12 @@
 #define LINSPEC_ENGINE_TOKENIZER_WORD_CACHE_H_
 
 #include <array>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/types.h"
 
 namespace linspec::engine::tokenizer {
@@ -27,9 +27,11 @@ class WordCache {
 
  private:
   static constexpr size_t kShards = 16;
+  // std::mutex rather than absl::Mutex: Debian's Abseil runs deadlock detection on every
+  // absl::Mutex acquisition, which costs more than the BPE work this cache saves.
   struct Shard {
-    mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, std::vector<TokenId>> map ABSL_GUARDED_BY(mu);
+    std::mutex mu;
+    absl::flat_hash_map<std::string, std::vector<TokenId>> map;  // guarded by mu
   };
   size_t ShardOf(std::string_view word) const;
 
