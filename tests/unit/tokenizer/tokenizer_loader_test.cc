@@ -174,6 +174,33 @@ TEST(LoaderTest, BosEosFromTemplateAndNames) {
   EXPECT_EQ((*llama3)->IdToToken(*(*llama3)->eos_id()), "<|end_of_text|>");
 }
 
+// The small hand-written tokenizer.json files of the fuzz seed corpus: Metaspace via the
+// normalizer (Llama-2 style) and via the legacy Metaspace pre-tokenizer/decoder.
+TEST(LoaderTest, MetaspaceStyles) {
+  auto norm = LoadHfTokenizerFromJson(testing::ReadTestFile("fuzz/json/metaspace.json"));
+  ASSERT_TRUE(norm.ok()) << norm.status();
+  // ids: <s>=1, "▁hello"=268, "▁"=259, <0xNN> = 3 + byte.
+  EXPECT_EQ(*(*norm)->Encode("hello hello", EncodeOptions{}), (std::vector<TokenId>{1, 268, 268}));
+  EXPECT_EQ(*(*norm)->Encode("hello!", EncodeOptions{}),
+            (std::vector<TokenId>{1, 268, 3 + '!'}));  // byte fallback
+  EXPECT_EQ(*(*norm)->Decode(std::vector<TokenId>{1, 268, 268, 3 + '!'}, true), "hello hello!");
+  EXPECT_EQ(*(*norm)->Decode(std::vector<TokenId>{1, 268, 3 + 0xC3, 3 + 0xA9}, false),
+            "<s> hello\xC3\xA9");
+  // An invalid byte run becomes one U+FFFD per byte (Rust ByteFallback semantics).
+  EXPECT_EQ(*(*norm)->Decode(std::vector<TokenId>{268, 3 + 0xC3, 3 + 0xC3}, true),
+            "hello\xEF\xBF\xBD\xEF\xBF\xBD");
+
+  auto legacy =
+      LoadHfTokenizerFromJson(testing::ReadTestFile("fuzz/json/metaspace_pretokenizer.json"));
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EncodeOptions plain;
+  plain.add_special_tokens = false;
+  EXPECT_EQ(*(*legacy)->Encode("hello hello", plain), (std::vector<TokenId>{268, 268}));
+  // prepend_scheme "first": the section after <s> does not start the input, so no "▁".
+  EXPECT_EQ(*(*legacy)->Encode("<s>hello", plain), (std::vector<TokenId>{1, 260, 265, 267}));
+  EXPECT_EQ(*(*legacy)->Decode(std::vector<TokenId>{268, 268}, true), "hello hello");
+}
+
 TEST(LoaderTest, DecodeRejectsOutOfRangeIds) {
   auto tok = MustLoad(MakeModelStyle());
   ASSERT_NE(tok, nullptr);
