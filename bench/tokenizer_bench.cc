@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
     else if (a == "--no-js")
       js = false;
   }
+  // Other work on the machine slows both implementations alike; recorded for context.
+  const std::string load_average = ReadFile("/proc/loadavg").substr(0, 14);
   const std::vector<std::string> names = {"gpt2", "llama2", "llama3"};
   const auto chunks = MakeChunks(static_cast<size_t>(mb * 1e6));
   size_t bytes = 0;
@@ -173,8 +175,8 @@ int main(int argc, char** argv) {
   }
 
   nlohmann::json rows = nlohmann::json::array();
-  std::printf("\ntext: %.2f MB in %zu chunks; single thread; JS: %s\n\n", bytes / 1e6,
-              chunks.size(), js_note.c_str());
+  std::printf("\ntext: %.2f MB in %zu chunks; single thread; load average %s; JS: %s\n\n",
+              bytes / 1e6, chunks.size(), load_average.c_str(), js_note.c_str());
   std::printf(
       "| tokenizer | tokens | linspec encode MB/s | JS encode MB/s | speedup | ids match JS | "
       "linspec decode MB/s |\n");
@@ -211,6 +213,7 @@ int main(int argc, char** argv) {
       {"chunks", chunks.size()},
       {"threads", 1},
       {"hardware_threads", std::thread::hardware_concurrency()},
+      {"load_average_at_start", load_average},
       {"js", js_note},
       {"command", "build/bench/tokenizer_bench --mb " + std::to_string(mb).substr(0, 4)},
       {"results", rows}};
