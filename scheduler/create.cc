@@ -90,7 +90,12 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
       }
       DraftModelDrafterOptions d;
       d.engine = draft;
-      d.catchup_token_budget = options.prefill_token_budget;
+      // The draft's first Forward also carries this step's prefill chunks and every
+      // sequence's one- or two-token lag: keep the total within max_batch_tokens.
+      d.catchup_token_budget =
+          std::max(1, std::min(options.prefill_token_budget, options.max_batch_tokens -
+                                                                 options.prefill_token_budget -
+                                                                 2 * draft->num_slots()));
       drafter = MakeDraftModelDrafter(d);
       break;
     }
