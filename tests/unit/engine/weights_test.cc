@@ -284,6 +284,14 @@ TEST(ModelWeightsTest, ValidationErrors) {
          std::erase_if(v, [](auto& t) { return t.name == "model.layers.0.self_attn.conv.weight"; });
        },
        {"missing tensor 'model.layers.0.self_attn.conv.weight'", "dwconv"}},
+      {"dwconv_shape",
+       [&](auto& v) {
+         TensorToWrite& t = find(v, "model.layers.0.self_attn.conv.weight");
+         t.name = "model.layers.0.self_attn.dwconv.weight";
+         t.shape = {2, 1, 4, 1};  // taps 4 needs [2, 1, 7, 1]
+         t.bytes = t.bytes.substr(0, 2 * 4 * 4);
+       },
+       {"tensor 'model.layers.0.self_attn.dwconv.weight'", "[2, 1, 4, 1]", "[2, 1, 7, 1]"}},
       {"lm_head",
        [&](auto& v) { std::erase_if(v, [](auto& t) { return t.name == "lm_head.weight"; }); },
        {"missing tensor 'lm_head.weight'"}},
