@@ -3,6 +3,7 @@
 //   (streamed weight bytes + B * 2 * state bytes) / copy bandwidth
 // with the bandwidth measured by a device-to-device copy in the same process.
 // Writes one JSON object (see bench/README.md) and prints a table.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", prefill, "committed tokens per slot before timing");
   app.add_option("--dtype", dtype, "weight dtype bf16|fp16");
   app.add_option("--json", json_out, "write the JSON here");
+  std::string profile_s;
+  app.add_option("--profile", profile_s,
+                 "only run one eager T=1 step per listed batch size between cudaProfilerStart/Stop "
+                 "(for ncu --profile-from-start off)");
   CLI11_PARSE(app, argc, argv);
   const std::vector<int> batches = ParseList(batches_s), ts = ParseList(ts_s);
   int max_b = 1, max_t = 1;
@@ -120,6 +125,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "prefill: %s\n", st.ToString().c_str());
       return 1;
     }
+  }
+  if (!profile_s.empty()) {
+    e.set_use_graphs(false);
+    for (int b : ParseList(profile_s)) {
+      std::vector<TokenId> tok = {5};
+      std::vector<SeqChunk> chunks;
+      for (int s = 0; s < b; ++s) chunks.push_back({s, tok, false, false});
+      ForwardResult r;
+      cudaProfilerStart();
+      auto st = e.Forward(chunks, ForwardOptions{false}, &r);
+      cudaProfilerStop();
+      if (!st.ok()) return 1;
+    }
+    return 0;
   }
   nlohmann::json out;
   out["device"] = prop.name;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: unpacks .device/pack.tar.xz (bench/cuda_pack.sh), runs the gpu
 # tests and/or the step benchmark (CUDA engine + PyTorch baseline) and leaves logs and JSON in
-# $OUT (or ./cuda_out). Usage: bash bench/cuda_device_run.sh [tests] [1.3b] [7b]
+# $OUT (or ./cuda_out). Stages, in order given:
+#   tests | models-1.3b | profile-1.3b | cuda-1.3b | torch-1.3b | models-7b | cuda-7b | torch-7b
 set -uo pipefail
-OUT=${OUT:-$PWD/cuda_out}
-mkdir -p "$OUT" /tmp/dev /tmp/models
+FINAL=${OUT:-$PWD/cuda_out}
+OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
+mkdir -p "$FINAL" "$OUT" /tmp/dev /tmp/models
+pack() { tar czf "$FINAL/cuda_results.tgz" -C "$OUT" . ; }
 tar xJf .device/pack.tar.xz -C /tmp/dev
 cublas=$(ls /usr/local/cuda/lib64/libcublas.so.13 2>/dev/null || find / -name 'libcublas.so.13' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH=/tmp/dev/lib:$(dirname "${cublas:-/usr/local/cuda/lib64/x}"):/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -29,16 +32,35 @@ for what in "$@"; do
       timeout 300 /tmp/dev/gpu_cuda_engine_test 2>&1 > "$OUT/test_engine.log"
       grep -E "FAILED|Failure|PASSED|bf16 GPU|seed" "$OUT/test_engine.log" | head -40
       tail -3 "$OUT/test_engine.log"
+      pack
       ;;
-    1.3b|7b)
-      make_model "$what" plain & make_model "$what" augmented & wait
-      for v in plain augmented; do
-        /tmp/dev/linspec-cuda-bench --model /tmp/models/$what-$v --name "$what-$v" \
-          --json "$OUT/cuda_$what-$v.json" 2>&1 | tee "$OUT/bench_$what-$v.log"
-        python3 bench/pytorch/linear_llama_bench.py --shape "$what" --variant $v \
-          --json "$OUT/torch_$what-$v.json" 2>&1 | tee "$OUT/torch_$what-$v.log"
+    models-1.3b|models-7b)
+      shape=${what#models-}
+      make_model "$shape" plain & make_model "$shape" augmented & wait
+      ;;
+    profile-1.3b)  # per-kernel times of one eager T=1 step (ncu serializes kernels)
+      for cfg in plain:1 plain:64 augmented:1; do
+        v=${cfg%:*} b=${cfg#*:}
+        ncu --profile-from-start off --metrics gpu__time_duration.sum --csv \
+          /tmp/dev/linspec-cuda-bench --model /tmp/models/1.3b-$v --profile "$b" --prefill 32 \
+          --batches "$b" > "$OUT/ncu_1.3b-$v-B$b.csv" 2> "$OUT/ncu_1.3b-$v-B$b.err"
+        echo "== ncu 1.3b-$v B=$b"
+        python3 bench/cuda_ncu_summary.py "$OUT/ncu_1.3b-$v-B$b.csv" | head -16
       done
-      rm -rf /tmp/models/$what-*
+      pack
+      ;;
+    cuda-1.3b|cuda-7b|torch-1.3b|torch-7b)
+      kind=${what%-*} shape=${what#*-}
+      for v in plain augmented; do
+        if [ "$kind" = cuda ]; then
+          /tmp/dev/linspec-cuda-bench --model /tmp/models/$shape-$v --name "$shape-$v" \
+            --json "$OUT/cuda_$shape-$v.json" 2>&1 | tee "$OUT/bench_$shape-$v.log"
+        else
+          python3 bench/pytorch/linear_llama_bench.py --shape "$shape" --variant $v \
+            --json "$OUT/torch_$shape-$v.json" 2>&1 | tee "$OUT/torch_$shape-$v.log"
+        fi
+        pack
+      done
       ;;
   esac
 done

@@ -6,7 +6,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <utility>
+
 #include "kernels/dtype.h"
+#include "kernels/launch.h"
 
 namespace linspec::kernels::detail {
 
@@ -53,6 +56,38 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
   __syncthreads();
   float t = lane < nwarps ? scratch[lane] : 0.f;
   return WarpSum(t);
+}
+
+// Programmatic dependent launch (Hopper): a kernel launched with the PDL attribute may start
+// while its predecessor finishes. Everything before PdlWait() must read only immutable data
+// (weights); every kernel calls PdlWait() before touching anything a predecessor writes, so
+// the chain stays ordered transitively. No-ops before sm_90 or without the attribute.
+__device__ __forceinline__ void PdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void PdlTrigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Launches with the PDL attribute when enabled (SetProgrammaticDependentLaunch).
+template <typename... KArgs, typename... Args>
+cudaError_t Launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = ProgrammaticDependentLaunch() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace linspec::kernels::detail

@@ -11,6 +11,8 @@ using detail::ToFloat;
 template <typename T>
 __global__ void EmbeddingKernel(const T* __restrict__ table, const int32_t* __restrict__ tokens,
                                 float* __restrict__ x, int dim) {
+  detail::PdlWait();
+  detail::PdlTrigger();
   const int r = blockIdx.x;
   const T* src = table + static_cast<size_t>(tokens[r]) * dim;
   float* dst = x + static_cast<size_t>(r) * dim;
@@ -23,6 +25,8 @@ __global__ void AddRmsNormKernel(float* __restrict__ x, const float* __restrict_
                                  const int32_t* __restrict__ out_row_map, int rows, int dim,
                                  float eps) {
   __shared__ float scratch[32];
+  detail::PdlWait();
+  detail::PdlTrigger();
   const int r = blockIdx.x;
   float* xr = x + static_cast<size_t>(r) * dim;
   const size_t split_stride = static_cast<size_t>(rows) * dim;
@@ -48,6 +52,8 @@ __global__ void AddRmsNormKernel(float* __restrict__ x, const float* __restrict_
 template <typename O>
 __global__ void SwiGluKernel(const float* __restrict__ partials, int splits, O* __restrict__ out,
                              int rows, int ffn) {
+  detail::PdlWait();
+  detail::PdlTrigger();
   const size_t total = static_cast<size_t>(rows) * ffn;
   const size_t split_stride = total * 2;
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -64,6 +70,8 @@ __global__ void LogitsArgmaxKernel(const float* __restrict__ partials, int split
                                    int rows, int vocab) {
   __shared__ float best_v[32];
   __shared__ int best_i[32];
+  detail::PdlWait();
+  detail::PdlTrigger();
   const int r = blockIdx.x;
   const size_t split_stride = static_cast<size_t>(rows) * vocab;
   float bv = -INFINITY;
@@ -110,10 +118,12 @@ int NormThreads(int dim) { return dim >= 1024 ? 1024 : dim >= 256 ? 256 : 128; }
 cudaError_t EmbeddingGather(const void* table, DType table_dtype, const int32_t* tokens, float* x,
                             int rows, int dim, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
+  cudaError_t e = cudaErrorInvalidValue;
   LINSPEC_DISPATCH_DTYPE(table_dtype, T, {
-    EmbeddingKernel<T><<<rows, 256, 0, stream>>>(static_cast<const T*>(table), tokens, x, dim);
+    e = detail::Launch(EmbeddingKernel<T>, rows, 256, 0, stream, static_cast<const T*>(table),
+                       tokens, x, dim);
   });
-  return cudaGetLastError();
+  return e;
 }
 
 cudaError_t AddRmsNorm(float* x, const float* partials, int splits, const void* weight,
@@ -121,14 +131,15 @@ cudaError_t AddRmsNorm(float* x, const float* partials, int splits, const void* 
                        int rows, int dim, float eps, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   const int threads = NormThreads(dim);
+  cudaError_t e = cudaErrorInvalidValue;
   LINSPEC_DISPATCH_DTYPE(weight_dtype, W, {
     LINSPEC_DISPATCH_DTYPE(out_dtype, O, {
-      AddRmsNormKernel<W, O>
-          <<<rows, threads, 0, stream>>>(x, partials, splits, static_cast<const W*>(weight),
-                                         static_cast<O*>(out), out_row_map, rows, dim, eps);
+      e = detail::Launch(AddRmsNormKernel<W, O>, rows, threads, 0, stream, x, partials, splits,
+                         static_cast<const W*>(weight), static_cast<O*>(out), out_row_map, rows,
+                         dim, eps);
     });
   });
-  return cudaGetLastError();
+  return e;
 }
 
 cudaError_t SwiGlu(const float* partials, int splits, void* out, DType out_dtype, int rows, int ffn,
@@ -136,18 +147,19 @@ cudaError_t SwiGlu(const float* partials, int splits, void* out, DType out_dtype
   if (rows <= 0) return cudaSuccess;
   const size_t total = static_cast<size_t>(rows) * ffn;
   const int blocks = static_cast<int>(std::min<size_t>((total + 255) / 256, 4096));
+  cudaError_t e = cudaErrorInvalidValue;
   LINSPEC_DISPATCH_DTYPE(out_dtype, O, {
-    SwiGluKernel<O><<<blocks, 256, 0, stream>>>(partials, splits, static_cast<O*>(out), rows, ffn);
+    e = detail::Launch(SwiGluKernel<O>, blocks, 256, 0, stream, partials, splits,
+                       static_cast<O*>(out), rows, ffn);
   });
-  return cudaGetLastError();
+  return e;
 }
 
 cudaError_t LogitsArgmax(const float* partials, int splits, float* logits_out, int32_t* argmax_out,
                          int rows, int vocab, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  LogitsArgmaxKernel<<<rows, 1024, 0, stream>>>(partials, splits, logits_out, argmax_out, rows,
-                                                vocab);
-  return cudaGetLastError();
+  return detail::Launch(LogitsArgmaxKernel, rows, 1024, 0, stream, partials, splits, logits_out,
+                        argmax_out, rows, vocab);
 }
 
 }  // namespace linspec::kernels

@@ -1,5 +1,6 @@
 #include "kernels/device_common.cuh"
 #include "kernels/linear_attention.h"
+#include "kernels/qkv_math.cuh"
 
 namespace linspec::kernels {
 namespace {
@@ -45,6 +46,8 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
   float* zs = red + kQueryBatch * D;        // [D]
   float* den = zs + D;                      // [kQueryBatch]
 
+  detail::PdlWait();
+  detail::PdlTrigger();
   const LinearAttentionSeq sq = p.seqs[blockIdx.x];
   const int h = blockIdx.y;
   const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
@@ -63,6 +66,32 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
 #pragma unroll
   for (int ii = 0; ii < D / 2; ++ii) s[ii] = srow[ii * D];
   if (tid < D) zs[tid] = zdst ? zdst[tid] : 0.f;
+
+  if (p.qkv_partials) {  // fused epilogue: this block's q heads, k and v of every new token
+    const int width = (p.heads + 2 * p.kv_heads) * D;
+    const size_t split_stride = static_cast<size_t>(p.qkv_rows) * width;
+    const int per_token = qpk + 2;
+    for (int vi = warp; vi < sq.num_new * per_token; vi += nwarps) {
+      const int t = vi / per_token, which = vi - t * per_token;
+      const size_t row = static_cast<size_t>(sq.token_offset) + t;
+      int col_head;
+      float* dst;
+      if (which < qpk) {
+        col_head = h * qpk + which;
+        dst = p.q + (row * p.heads + col_head) * D;
+      } else if (which == qpk) {
+        col_head = p.heads + h;
+        dst = p.k + (row * p.kv_heads + h) * D;
+      } else {
+        col_head = p.heads + p.kv_heads + h;
+        dst = p.v + (row * p.kv_heads + h) * D;
+      }
+      detail::EpilogueHeadWarp(p.qkv_partials, p.qkv_splits, split_stride,
+                               row * width + static_cast<size_t>(col_head) * D, D, which > qpk,
+                               sq.start_pos + t, p.inv_freq, p.feature_map, dst, lane);
+    }
+    __syncthreads();
+  }
 
   const int end = sq.start_pos + sq.num_new;
   bool stored = false, folded_committed = false;
@@ -207,8 +236,7 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
     if (e != cudaSuccess) return e;
   }
   dim3 grid(p.num_seqs, p.kv_heads);
-  LinearAttentionKernel<D, O><<<grid, 2 * D, smem, stream>>>(p);
-  return cudaGetLastError();
+  return detail::Launch(LinearAttentionKernel<D, O>, grid, 2 * D, smem, stream, p);
 }
 
 template <typename O>

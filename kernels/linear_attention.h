@@ -18,7 +18,8 @@
 //   ring_k: [slots, ring_size, kv_heads, D]   k^ of position p at row p % ring_size
 //   ring_v: [slots, ring_size, kv_heads, D]
 // Step buffers:
-//   q: [tokens, heads, D] fp32 (q^), k/v: [tokens, kv_heads, D] fp32, out: [tokens, heads, D]
+//   q: [tokens, heads, D] fp32 (q^), k/v: [tokens, kv_heads, D] fp32 (inputs, or outputs of
+//   the fused epilogue), out: [tokens, heads, D] out_dtype
 //   conv_w: [kv_heads, conv_taps] fp32 (conv_taps == 0: none)
 // ring_size must be >= max_pending + max(group_size, conv_taps, 1) (RingSizeFor) and every
 // sequence's start_pos - fold_pos <= ring_size - num_new... see RingSizeFor.
@@ -32,6 +33,7 @@
 #include <cstdint>
 
 #include "kernels/dtype.h"
+#include "kernels/qkv_epilogue.h"
 
 namespace linspec::kernels {
 
@@ -60,9 +62,17 @@ struct LinearAttentionParams {
   float* ring_k = nullptr;
   float* ring_v = nullptr;
   const float* conv_w = nullptr;
-  const float* q = nullptr;
-  const float* k = nullptr;
-  const float* v = nullptr;
+  float* q = nullptr;
+  float* k = nullptr;
+  float* v = nullptr;
+  // Fused QKV epilogue: when set, the kernel first computes q/k/v of the new tokens from the
+  // fused projection's split-K partials [qkv_splits, qkv_rows, (heads + 2 kv_heads) * D]
+  // exactly as QkvEpilogue does (positions start_pos + i), writing them to q/k/v.
+  const float* qkv_partials = nullptr;
+  int qkv_splits = 0;
+  int qkv_rows = 0;
+  const double* inv_freq = nullptr;  // [D / 2]; null: no RoPE
+  FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
   void* out = nullptr;
   DType out_dtype = DType::kF32;
 };

@@ -1,19 +1,11 @@
 #include "kernels/device_common.cuh"
 #include "kernels/qkv_epilogue.h"
+#include "kernels/qkv_math.cuh"
 
 namespace linspec::kernels {
 namespace {
 
-__device__ __forceinline__ float ApplyFeature(FeatureMapKind fm, float x) {
-  switch (fm) {
-    case FeatureMapKind::kElu1:
-      return x > 0.f ? x + 1.f : expf(x);
-    case FeatureMapKind::kRelu:
-      return fmaxf(x, 0.f);
-    default:
-      return x;
-  }
-}
+using detail::ApplyFeature;
 
 // One block per (row, head of q/k/v); thread i handles the rotation pair (i, i + half).
 __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits,
@@ -23,6 +15,8 @@ __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits
                                   float* __restrict__ v_out, int rows, int heads, int kv_heads,
                                   int head_dim) {
   __shared__ float scratch[32];
+  detail::PdlWait();
+  detail::PdlTrigger();
   const int r = blockIdx.x, h = blockIdx.y;
   const int half = head_dim / 2;
   const int width = (heads + 2 * kv_heads) * head_dim;
@@ -81,10 +75,9 @@ cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positi
   if (head_dim % 2 != 0 || head_dim > 256) return cudaErrorInvalidValue;
   const int threads = ((head_dim / 2 + 31) / 32) * 32;
   dim3 grid(rows, heads + 2 * kv_heads);
-  QkvEpilogueKernel<<<grid, threads, 0, stream>>>(partials, splits, positions, inv_freq,
-                                                  feature_map, q_out, k_out, v_out, rows, heads,
-                                                  kv_heads, head_dim);
-  return cudaGetLastError();
+  return detail::Launch(QkvEpilogueKernel, grid, threads, 0, stream, partials, splits, positions,
+                        inv_freq, feature_map, q_out, k_out, v_out, rows, heads, kv_heads,
+                        head_dim);
 }
 
 }  // namespace linspec::kernels

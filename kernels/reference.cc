@@ -211,18 +211,22 @@ void AttentionHead(const LinearAttentionParams& p, const LinearAttentionSeq& sq,
           const double w = dot > 0 ? dot * dot : 0.0;
           for (int j = 0; j < d; ++j) acc[j] += w * vs[j];
         }
-        for (int c = 0; c < p.conv_taps; ++c) {
-          const int src = pos - p.conv_taps + 1 + c;
-          if (src < 0) continue;
-          const float* vs = kv(p.ring_v, p.v, src);
-          for (int j = 0; j < d; ++j)
-            acc[j] += static_cast<double>(p.conv_w[h * p.conv_taps + c]) * vs[j];
+      } else {
+        for (int j = 0; j < d; ++j) acc[j] *= p.global_scale;
+        if (p.normalize) {
+          double den = 0;
+          for (int i = 0; i < d; ++i) den += static_cast<double>(q[i]) * z[i];
+          den = std::max(den, 1e-6);
+          for (int j = 0; j < d; ++j) acc[j] /= den;
         }
-      } else if (p.normalize) {
-        double den = 0;
-        for (int i = 0; i < d; ++i) den += static_cast<double>(q[i]) * z[i];
-        den = std::max(den, 1e-6);
-        for (int j = 0; j < d; ++j) acc[j] /= den;
+      }
+      for (int c = 0; c < p.conv_taps; ++c) {
+        const int src = pos - p.conv_taps + 1 + c;
+        if (src < 0) continue;
+        const float* vs = kv(p.ring_v, p.v, src);
+        for (int j = 0; j < d; ++j) {
+          acc[j] += static_cast<double>(p.conv_w[h * p.conv_taps + c]) * vs[j];
+        }
       }
       for (int j = 0; j < d; ++j) o[j] = static_cast<float>(acc[j]);
     }

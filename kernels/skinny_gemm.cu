@@ -58,14 +58,44 @@ __device__ __forceinline__ void MmaChunk(float (&acc)[2][NT][4], const uint4 (&a
   }
 }
 
+// Loads the weight fragments of kUnroll 32-wide chunks starting at kk (zeros past klen).
+template <int kUnroll>
+__device__ __forceinline__ void LoadChunks(uint4 (&a)[kUnroll][4], const void* const (&wrow)[4],
+                                           int kk, int klen, size_t elem_bytes) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      a[u][i] = kk + 32 * u < klen
+                    ? LoadStream(static_cast<const char*>(wrow[i]) + (kk + 32 * u) * elem_bytes)
+                    : make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
 template <typename T, int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     SkinnyGemmKernel(const T* __restrict__ w, const T* __restrict__ x, float* __restrict__ out,
                      int m, int n, int k, int ks) {
   extern __shared__ uint4 xs_smem[];
+  constexpr int kUnroll = 4;
   const int split = blockIdx.y;
   const int k0 = split * ks;
   const int klen = min(ks, k - k0);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * kRowsPerBlock + warp * kRowsPerWarp;
+  const void* wrow[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = min(row0 + g + 8 * i, n - 1);  // clamped rows are computed and discarded
+    wrow[i] = w + static_cast<size_t>(r) * k + k0 + 8 * t;
+  }
+  // The weights never change: start streaming them before waiting for the previous kernel.
+  uint4 a[kUnroll][4];
+  LoadChunks<kUnroll>(a, wrow, 0, klen, sizeof(T));
+  detail::PdlWait();
+  detail::PdlTrigger();
+
   const int vec_per_row = klen / 8;
   const int row_stride = ks / 8 + 1;  // +1 uint4 of padding against bank conflicts
   for (int idx = threadIdx.x; idx < NT * 8 * vec_per_row; idx += blockDim.x) {
@@ -76,14 +106,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
   __syncthreads();
 
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * kRowsPerBlock + warp * kRowsPerWarp;
-  const T* wrow[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int r = min(row0 + g + 8 * i, n - 1);  // clamped rows are computed and discarded
-    wrow[i] = w + static_cast<size_t>(r) * k + k0 + 8 * t;
-  }
   float acc[2][NT][4];
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
@@ -93,25 +115,13 @@ __global__ void __launch_bounds__(kWarps * 32)
       for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.f;
 
   const uint4* xs = xs_smem + t;
-  constexpr int kUnroll = 4;
-  int kk = 0;
-  for (; kk + 32 * kUnroll <= klen; kk += 32 * kUnroll) {
-    uint4 a[kUnroll][4];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) a[u][i] = LoadStream(wrow[i] + kk + 32 * u);
+  for (int kk = 0; kk < klen; kk += 32 * kUnroll) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       // a[u] = {rows g, g+8, g+16, g+24}: m-tile 0 is (0, 1), m-tile 1 is (2, 3).
-      MmaChunk<T, NT>(acc, a[u], xs + (kk + 32 * u) / 8, row_stride, g);
+      if (kk + 32 * u < klen) MmaChunk<T, NT>(acc, a[u], xs + (kk + 32 * u) / 8, row_stride, g);
     }
-  }
-  for (; kk < klen; kk += 32) {
-    uint4 a[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) a[i] = LoadStream(wrow[i] + kk);
-    MmaChunk<T, NT>(acc, a, xs + kk / 8, row_stride, g);
+    if (kk + 32 * kUnroll < klen) LoadChunks<kUnroll>(a, wrow, kk + 32 * kUnroll, klen, sizeof(T));
   }
 
   float* o = out + static_cast<size_t>(split) * m * n;
@@ -147,9 +157,8 @@ cudaError_t Launch(const void* w, const void* x, float* partials, int m, int n, 
   const int splits = (k + ks - 1) / ks;
   const size_t smem = static_cast<size_t>(NT) * 8 * (ks / 8 + 1) * sizeof(uint4);
   dim3 grid((n + kRowsPerBlock - 1) / kRowsPerBlock, splits);
-  SkinnyGemmKernel<T, NT><<<grid, kWarps * 32, smem, stream>>>(
-      static_cast<const T*>(w), static_cast<const T*>(x), partials, m, n, k, ks);
-  return cudaGetLastError();
+  return detail::Launch(SkinnyGemmKernel<T, NT>, grid, kWarps * 32, smem, stream,
+                        static_cast<const T*>(w), static_cast<const T*>(x), partials, m, n, k, ks);
 }
 
 template <typename T>

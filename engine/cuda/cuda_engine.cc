@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "kernels/elementwise.h"
+#include "kernels/launch.h"
 #include "kernels/linear_attention.h"
 #include "kernels/qkv_epilogue.h"
 
@@ -75,7 +76,6 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   const int nqkv = (h + 2 * kvh) * d;
   const float eps = c.rms_norm_eps;
   const int32_t* tokens = meta_.get<int32_t>();
-  const int32_t* positions = tokens + n;
   const int32_t* row_map = tokens + 2 * n;
   const auto* seqs = reinterpret_cast<const kernels::LinearAttentionSeq*>(meta_.get<char>() +
                                                                           Align(3 * size_t(n) * 4));
@@ -90,10 +90,6 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, l == 0 ? 0 : splits, L.in_norm, f32, xn_.get(),
                                             act, nullptr, n, hid, eps, stream_));
     RETURN_IF_ERROR(gemm_->Run(L.qkv, nqkv, hid, xn_.get(), n, part, &splits));
-    LINSPEC_CUDA_RETURN(
-        kernels::QkvEpilogue(part, splits, positions, c.linear_attention.rope ? inv_freq_ : nullptr,
-                             Kind(c.linear_attention.feature_map), q_.get<float>(), k_.get<float>(),
-                             v_.get<float>(), n, h, kvh, d, stream_));
     kernels::LinearAttentionParams p;
     p.num_seqs = shape.seqs;
     p.heads = h;
@@ -115,6 +111,11 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.v = v_.get<float>();
     p.out = attn_.get();
     p.out_dtype = act;
+    p.qkv_partials = part;  // fused RoPE + feature map epilogue
+    p.qkv_splits = splits;
+    p.qkv_rows = n;
+    p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
+    p.feature_map = Kind(c.linear_attention.feature_map);
     LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
     RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,

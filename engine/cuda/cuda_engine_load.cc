@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/cuda/cuda_engine.h"
+#include "kernels/launch.h"
 #include "kernels/linear_attention.h"
 #include "kernels/reference.h"
 
@@ -80,6 +81,13 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
     use_graphs_ = false;
   }
   LINSPEC_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  {  // Programmatic dependent launch on Hopper and newer (LINSPEC_CUDA_PDL=0 disables).
+    int dev = 0, major = 0;
+    LINSPEC_CUDA_RETURN(cudaGetDevice(&dev));
+    LINSPEC_CUDA_RETURN(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    const char* pdl = std::getenv("LINSPEC_CUDA_PDL");
+    kernels::SetProgrammaticDependentLaunch(major >= 9 && !(pdl && std::string(pdl) == "0"));
+  }
   ASSIGN_OR_RETURN(gemm_, GemmRunner::Create(wdtype_, stream_));
   ASSIGN_OR_RETURN(auto weights, ModelWeights::Open(options.model_dir, config_));
   RETURN_IF_ERROR(LoadWeights(*weights));

@@ -183,6 +183,7 @@ TEST_F(KernelParity, QkvEpilogueAllFeatureMaps) {
 struct AttnCase {
   int heads, kv_heads, d, group, conv;
   bool normalize;
+  bool fused = false;  // q/k/v from projection partials through the fused epilogue
 };
 
 // Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
@@ -228,8 +229,23 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
   for (auto* vec : {&q, &k, &ring_k}) {
     for (auto& x : *vec) x *= scale;
   }
+  const int qkv_splits = 3, width = (c.heads + 2 * c.kv_heads) * c.d;
+  std::vector<float> partials;
+  std::vector<double> inv = ref::RopeInvFreq(c.d, 10000.f);
+  const FeatureMapKind fm = positive ? FeatureMapKind::kElu1 : FeatureMapKind::kL2Norm;
+  if (c.fused) {
+    partials = RandomVec(rng, size_t(qkv_splits) * tokens * width);
+    std::vector<int32_t> pos(tokens);
+    for (const auto& sq : seqs)
+      for (int i = 0; i < sq.num_new; ++i) pos[sq.token_offset + i] = sq.start_pos + i;
+    ref::QkvEpilogue(partials.data(), qkv_splits, pos.data(), inv.data(), fm, q.data(), k.data(),
+                     v.data(), tokens, c.heads, c.kv_heads, c.d);
+  }
 
   DeviceBuffer<LinearAttentionSeq> dseqs(seqs);
+  DeviceBuffer<float> dpart(std::max<size_t>(partials.size(), 1));
+  DeviceBuffer<double> dinv(inv);
+  if (c.fused) dpart.Upload(partials);
   DeviceBuffer<float> dstate(state), dz(z), drk(ring_k), drv(ring_v), dconv(conv), dq(q), dk(k),
       dv(v), dout(size_t(tokens) * c.heads * c.d);
   dout.Poison();
@@ -255,6 +271,16 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
   p.k = dk.get();
   p.v = dv.get();
   p.out = dout.get();
+  if (c.fused) {
+    dq.Poison();
+    dk.Poison();
+    dv.Poison();
+    p.qkv_partials = dpart.get();
+    p.qkv_splits = qkv_splits;
+    p.qkv_rows = tokens;
+    p.inv_freq = dinv.get();
+    p.feature_map = fm;
+  }
   CUDA_OK(LinearAttentionStep(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
 
@@ -275,21 +301,33 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
   if (c.normalize) {
     EXPECT_LT(RelErr(dz.Download(), z), 1e-6);
   }
+  if (c.fused) {
+    EXPECT_LT(RelErr(dq.Download(), q), 1e-5);
+    EXPECT_LT(RelErr(dk.Download(), k), 1e-5);
+    EXPECT_LT(RelErr(dv.Download(), v), 1e-6);
+    EXPECT_LT(RelErr(drk.Download(), ring_k), 1e-5);
+    EXPECT_LT(RelErr(drv.Download(), ring_v), 1e-6);
+    return;
+  }
   EXPECT_EQ(drk.Download(), ring_k);
   EXPECT_EQ(drv.Download(), ring_v);
 }
 
 TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
   const AttnCase cases[] = {
-      {16, 16, 128, 0, 0, false}, {4, 2, 64, 0, 0, true},   {8, 8, 128, 64, 32, false},
-      {8, 2, 128, 64, 16, false}, {4, 4, 32, 4, 3, false},  {6, 3, 16, 8, 0, false},
-      {4, 1, 128, 0, 0, false},   {2, 2, 64, 16, 5, false},
+      {16, 16, 128, 0, 0, false},       {4, 2, 64, 0, 0, true},
+      {8, 8, 128, 64, 32, false},       {8, 2, 128, 64, 16, false},
+      {4, 4, 32, 4, 3, false},          {6, 3, 16, 8, 0, false},
+      {4, 1, 128, 0, 0, false},         {2, 2, 64, 16, 5, false},
+      {4, 2, 64, 0, 5, false},          {8, 8, 128, 64, 32, false, true},
+      {16, 16, 128, 0, 0, false, true}, {4, 2, 64, 0, 0, true, true},
+      {6, 3, 16, 8, 3, false, true},
   };
   for (int rep = 0; rep < 3; ++rep) {
     for (const AttnCase& c : cases) {
-      SCOPED_TRACE(::testing::Message()
-                   << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G=" << c.group
-                   << " C=" << c.conv << " norm=" << c.normalize << " rep=" << rep);
+      SCOPED_TRACE(::testing::Message() << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
+                                        << " G=" << c.group << " C=" << c.conv << " norm="
+                                        << c.normalize << " fused=" << c.fused << " rep=" << rep);
       RunAttentionCase(rng_, c);
     }
   }
