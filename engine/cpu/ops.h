@@ -18,7 +18,8 @@ float Dot(const float* a, const float* b, int n);
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w. x: [rows, n]; out may alias x.
 void RmsNorm(const float* x, const float* w, int64_t rows, int n, float eps, float* out);
 
-// y = x · wᵀ. x: [rows, in], w: [out, in] (Hugging Face layout), y: [rows, out]. OpenBLAS.
+// y = x · wᵀ. x: [rows, in], w: [out, in] (Hugging Face layout), y: [rows, out]. OpenBLAS
+// (sgemv per row for up to 4 rows, sgemm above).
 void Linear(const float* x, int64_t rows, int in, const float* w, int out, float* y);
 
 // RoPE tables of one position: cos/sin of pos * theta^(-2i/d), i < d/2, computed in double.
