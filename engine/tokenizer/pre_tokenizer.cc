@@ -34,6 +34,16 @@ absl::Status PreTokenizer::AddSteps(const Json& j) {
   if (*type == "Split") return AddSplit(j);
   if (*type == "Metaspace") return AddMetaspace(j);
   if (*type == "ByteLevel") return AddByteLevel(j);
+  if (*type == "Digits") {
+    auto individual = JsonBool(j, "individual_digits", "pre_tokenizer Digits", false);
+    if (!individual.ok()) return individual.status();
+    auto regex = SplitRegex::Create(*individual ? R"(\p{N})" : R"(\p{N}+)");
+    if (!regex.ok()) return regex.status();
+    Step step{Step::Kind::kSplitRegex};
+    step.regex = *std::move(regex);
+    steps_.push_back(std::move(step));
+    return absl::OkStatus();
+  }
   return JsonError("pre_tokenizer", "unsupported pre-tokenizer type '" + *type + "'");
 }
 

@@ -1,7 +1,7 @@
 // tokenizer.json "pre_tokenizer": splits one text section into words for the BPE model.
 // Supported: Split (Regex or String pattern; behaviour Isolated or Removed), ByteLevel
 // (optionally with the GPT-2 split regex and add_prefix_space; must come last), Metaspace
-// (replacement, prepend_scheme always/first/never, split), and a Sequence of these. Others
+// (replacement, prepend_scheme always/first/never, split), Digits, and a Sequence of these. Others
 // are rejected with InvalidArgument naming the type. Immutable; thread-safe.
 #ifndef LINSPEC_ENGINE_TOKENIZER_PRE_TOKENIZER_H_
 #define LINSPEC_ENGINE_TOKENIZER_PRE_TOKENIZER_H_

@@ -201,6 +201,23 @@ TEST(LoaderTest, MetaspaceStyles) {
   EXPECT_EQ(*(*legacy)->Decode(std::vector<TokenId>{268, 268}, true), "hello hello");
 }
 
+TEST(LoaderTest, DigitsPreTokenizer) {
+  json j = MakeModelStyle();
+  j["model"]["vocab"]["23"] = 260;
+  j["model"]["merges"].push_back("2 3");
+  auto joined = MustLoad(j);
+  ASSERT_NE(joined, nullptr);
+  EXPECT_EQ(*joined->Encode("123", EncodeOptions{}), (std::vector<TokenId>{'1', 260}));
+  j["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       {{{"type", "Digits"}, {"individual_digits", true}},
+        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  auto split = MustLoad(j);
+  ASSERT_NE(split, nullptr);
+  EXPECT_EQ(*split->Encode("123", EncodeOptions{}), (std::vector<TokenId>{'1', '2', '3'}));
+}
+
 TEST(LoaderTest, DecodeRejectsOutOfRangeIds) {
   auto tok = MustLoad(MakeModelStyle());
   ASSERT_NE(tok, nullptr);
