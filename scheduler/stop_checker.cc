@@ -20,7 +20,7 @@ StopChecker::StopChecker(const SamplingParams& params, std::vector<engine::Token
   if (!params.ignore_eos) stop_ids_.insert(stop_ids_.end(), eos_ids.begin(), eos_ids.end());
   for (const std::string& s : stop_strings_) hold_bytes_ = std::max(hold_bytes_, s.size() - 1);
   if (tokenizer != nullptr) {
-    detok_ = std::make_unique<TextStream>(*tokenizer);
+    detok_ = std::make_unique<engine::IncrementalDetokenizer>(*tokenizer, true);
     const size_t n = std::min(prompt.size(), kPrefixTokens);
     detok_->SetPrefix(prompt.subspan(prompt.size() - n));
   }

@@ -19,7 +19,6 @@
 #include "absl/types/span.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
-#include "scheduler/text_stream.h"
 
 namespace linspec::scheduler {
 
@@ -55,7 +54,7 @@ class StopChecker {
   std::vector<std::string> stop_strings_;
   std::vector<engine::TokenId> stop_ids_;
   size_t hold_bytes_ = 0;  // longest stop string - 1
-  std::unique_ptr<TextStream> detok_;
+  std::unique_ptr<engine::IncrementalDetokenizer> detok_;
   std::string held_;
   int num_tokens_ = 0;
   bool finished_ = false;

@@ -12,7 +12,6 @@
 #include "scheduler/sampler.h"
 #include "scheduler/slot_pool.h"
 #include "scheduler/stop_checker.h"
-#include "scheduler/text_stream.h"
 #include "tests/unit/scheduler/fake_tokenizer.h"
 #include "tests/unit/scheduler/test_util.h"
 
@@ -148,14 +147,16 @@ TEST(Ngram, FindsLatestMatchOfLongestSuffix) {
   EXPECT_EQ(NgramLookup(std::vector<TokenId>{4, 4}, 2, 5), (std::vector<TokenId>{4}));
 }
 
-TEST(TextStream, NeverSplitsACharacter) {
+TEST(StopChecker, StreamedTextNeverSplitsACharacter) {
   testing::FakeTokenizer tok(16);
-  TextStream s(tok);
-  EXPECT_EQ(s.Push(std::vector<TokenId>{2}), "a");
-  EXPECT_EQ(s.Push(std::vector<TokenId>{7}), "");  // first byte of "é"
-  EXPECT_EQ(s.Push(std::vector<TokenId>{8}), "\xC3\xA9");
-  EXPECT_EQ(s.Push(std::vector<TokenId>{7}), "");
-  EXPECT_EQ(s.Flush(), "\xEF\xBF\xBD");  // an unfinished character becomes U+FFFD
+  SamplingParams p;
+  p.max_tokens = 100;
+  StopChecker c(p, {0}, &tok, std::vector<TokenId>{2});
+  EXPECT_EQ(c.Append(std::vector<TokenId>{6}).delta.text, "c");
+  EXPECT_EQ(c.Append(std::vector<TokenId>{7}).delta.text, "");  // first byte of "é"
+  EXPECT_EQ(c.Append(std::vector<TokenId>{8}).delta.text, "\xC3\xA9");
+  EXPECT_EQ(c.Append(std::vector<TokenId>{7}).delta.text, "");
+  EXPECT_EQ(c.FlushText(), "\xEF\xBF\xBD");  // an unfinished character becomes U+FFFD
 }
 
 TEST(StopChecker, StopStringAcrossTokensIsTrimmed) {

@@ -52,7 +52,8 @@ TEST(Output, StopStringsAcrossTokenBoundariesAreFoundAndTrimmed) {
     o.num_draft_tokens = mode == DraftMode::kNone ? 0 : 1 + rng() % 6;
     o.adaptive_draft = false;
     h.Start(o, mode, true, rng());
-    const auto prompt = RandomPrompt(rng, 16, 1, 10);
+    auto prompt = RandomPrompt(rng, 16, 1, 10);
+    prompt.push_back(2);  // a prompt ending inside a character would glue it to the output
     auto full_sink = std::make_shared<CollectSink>();
     ASSERT_TRUE(h.sched->Submit(Request(prompt, 40, full_sink)).ok());
     ASSERT_TRUE(full_sink->Wait());
