@@ -209,6 +209,63 @@ TEST(Lifecycle, DeadlinesFinishRequests) {
   h.DrainAndCheckSlots();
 }
 
+TEST(Lifecycle, RunningRequestStopsAtItsDeadline) {
+  Harness h;
+  scheduler::SchedulerOptions o;
+  o.max_tokens_limit = 1000000;
+  h.Start(o, DraftMode::kNone);
+  auto sink = std::make_shared<CollectSink>();
+  auto r = Greedy({2, 3}, 1000000, sink);
+  r.deadline = Clock::now() + std::chrono::milliseconds(20);
+  ASSERT_TRUE(h.sched->Submit(r).ok());
+  ASSERT_TRUE(sink->Wait());
+  EXPECT_EQ(sink->result().finish_reason, FinishReason::kDeadline);
+  const auto got = sink->tokens();
+  const auto ref = GreedyReference(*h.target, {2, 3}, static_cast<int>(got.size()), true, {0});
+  EXPECT_EQ(got, ref.tokens);
+  h.DrainAndCheckSlots();
+}
+
+TEST(Lifecycle, HigherPriorityIsAdmittedFirst) {
+  Gate gate;
+  Harness h;
+  h.target_options.num_slots = 1;
+  h.target_options.before_forward = [&] { gate.Hook(); };
+  h.Start(scheduler::SchedulerOptions{}, DraftMode::kNone);
+  std::mutex mu;
+  std::vector<int> order;
+  class OrderSink : public CollectSink {
+   public:
+    OrderSink(int tag, std::mutex* mu, std::vector<int>* order)
+        : tag_(tag), mu_(mu), order_(order) {}
+    void OnFinish(const scheduler::FinalResult& r) override {
+      {
+        std::lock_guard<std::mutex> lock(*mu_);
+        order_->push_back(tag_);
+      }
+      CollectSink::OnFinish(r);
+    }
+
+   private:
+    int tag_;
+    std::mutex* mu_;
+    std::vector<int>* order_;
+  };
+  std::vector<std::shared_ptr<OrderSink>> sinks;
+  for (int tag = 0; tag < 4; ++tag) sinks.push_back(std::make_shared<OrderSink>(tag, &mu, &order));
+  ASSERT_TRUE(h.sched->Submit(Greedy({2, 3}, 3, sinks[0])).ok());
+  gate.WaitEntered();  // request 0 runs; the others queue
+  for (int tag = 1; tag < 4; ++tag) {
+    auto r = Greedy({2, 3}, 3, sinks[tag]);
+    r.priority = tag == 2 ? 10 : (tag == 3 ? 5 : 0);
+    ASSERT_TRUE(h.sched->Submit(r).ok());
+  }
+  gate.Open();
+  for (auto& s : sinks) ASSERT_TRUE(s->Wait());
+  EXPECT_EQ(order, (std::vector<int>{0, 2, 3, 1}));
+  h.DrainAndCheckSlots();
+}
+
 TEST(Lifecycle, DrainCancelsWhatRemainsAndRejectsNewRequests) {
   Harness h;
   h.target_options.num_slots = 2;
