@@ -49,6 +49,25 @@ void HttpSession::DoRead() {
   parser_->body_limit(options_.max_body_bytes);
   parser_->header_limit(16 * 1024);
   stream_.expires_after(Seconds(options_.idle_timeout_seconds));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+}
+
+// Clients that send "Expect: 100-continue" (curl does for bodies over 1 KiB) wait for an
+// interim response before sending the body; answer it instead of letting them time out.
+void HttpSession::OnHeader(beast::error_code ec, size_t bytes) {
+  if (ec || closed_ || parser_->is_done()) return OnRead(ec, bytes);
+  const auto expect = parser_->get()[http::field::expect];
+  if (!beast::iequals(expect, "100-continue")) return ReadBody();
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                   [self = shared_from_this()](beast::error_code wec, size_t) {
+                     if (wec) return self->Close();
+                     self->ReadBody();
+                   });
+}
+
+void HttpSession::ReadBody() {
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
 }

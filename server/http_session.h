@@ -71,6 +71,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void DoRead();
+  void OnHeader(boost::beast::error_code ec, size_t bytes);
+  void ReadBody();
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void Write(std::string data);
   void DoWrite();

@@ -6,6 +6,8 @@
 
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/read.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "grpcpp/grpcpp.h"
@@ -275,6 +277,28 @@ TEST_F(ServerFakeTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(res.result_int(), 200);
     EXPECT_TRUE(res.keep_alive());
   }
+}
+
+TEST_F(ServerFakeTest, ExpectContinueGetsInterimResponse) {
+  StartServer();
+  server_->SetReady();
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  const std::string body = R"({"prompt":"ab","max_tokens":2})";
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  net::write(sock, net::buffer(head));
+  std::string interim(25, '\0');
+  net::read(sock, net::buffer(interim));  // the body is not sent until this arrives
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  net::write(sock, net::buffer(body));
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);
+  EXPECT_EQ(res.result_int(), 200) << res.body();
 }
 
 TEST_F(ServerFakeTest, DisconnectCancelsStreamingRequest) {
