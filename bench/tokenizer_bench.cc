@@ -2,7 +2,7 @@
 // the reference Hugging Face JS tokenizers, run side by side on the same text, plus our
 // decode throughput. Prints a table and writes bench/results/tokenizer.json.
 //
-//   tokenizer_bench [--mb 4] [--out bench/results/tokenizer.json] [--no-js]
+//   linspec-bench-tokenizer [--mb 4] [--out bench/results/tokenizer.json] [--no-js]
 //
 // The text is deterministic: synthetic English prose over words from the GPT-2 vocabulary
 // (Zipf-like), synthetic code, and the multilingual stress corpus, cut into ~2 KB chunks
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
       {"hardware_threads", std::thread::hardware_concurrency()},
       {"load_average_at_start", load_average},
       {"js", js_note},
-      {"command", "build/bench/tokenizer_bench --mb " + std::to_string(mb).substr(0, 4)},
+      {"command", "build/bench/linspec-bench-tokenizer --mb " + std::to_string(mb).substr(0, 4)},
       {"results", rows}};
   std::ofstream(out) << result.dump(2) << "\n";
   std::printf("\nwrote %s\n", out.c_str());
