@@ -36,6 +36,7 @@ __device__ __forceinline__ __half FromFloat<__half>(float x) {
 __device__ __forceinline__ float SumSplits(const float* partials, int splits, size_t split_stride,
                                            size_t index) {
   float s = 0.f;
+#pragma unroll 8
   for (int i = 0; i < splits; ++i) s += partials[i * split_stride + index];
   return s;
 }

@@ -45,9 +45,10 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
   float* red = ws + kQueryBatch * seg_cap;  // [kQueryBatch][D]
   float* zs = red + kQueryBatch * D;        // [D]
   float* den = zs + D;                      // [kQueryBatch]
+  float* cv = den + kQueryBatch;            // [kQueryBatch][D] conv terms
 
-  detail::PdlWait();
-  detail::PdlTrigger();
+  // The step metadata (copied before the step) and this layer's slot (last written by the
+  // previous step) are safe to read before the dependency wait: start streaming S now.
   const LinearAttentionSeq sq = p.seqs[blockIdx.x];
   const int h = blockIdx.y;
   const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
@@ -66,6 +67,8 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
 #pragma unroll
   for (int ii = 0; ii < D / 2; ++ii) s[ii] = srow[ii * D];
   if (tid < D) zs[tid] = zdst ? zdst[tid] : 0.f;
+  detail::PdlWait();  // q/k/v partials come from the QKV projection
+  detail::PdlTrigger();
 
   if (p.qkv_partials) {  // fused epilogue: this block's q heads, k and v of every new token
     const int width = (p.heads + 2 * p.kv_heads) * D;
@@ -154,6 +157,7 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
         }
         acc[qi] = aug ? p.global_scale * g : g;
       }
+#pragma unroll 4
       for (int si = hf; si < len; si += 2) {
         const float vj = view.V(pos + si)[j];
 #pragma unroll
@@ -162,6 +166,24 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
       if (hf == 1) {
 #pragma unroll
         for (int qi = 0; qi < kQueryBatch; ++qi) red[qi * D + j] = acc[qi];
+        // The conv term, once per token (its q heads share it), while half 0 waits.
+        if (p.conv_taps > 0) {
+          int last_t = -1;
+          float conv = 0.f;
+          for (int qi = 0; qi < nqb; ++qi) {
+            const int t = qstart + (qb + qi) / qpk;
+            if (t != last_t) {
+              conv = 0.f;
+#pragma unroll 8
+              for (int c = 0; c < p.conv_taps; ++c) {
+                const int src = t - p.conv_taps + 1 + c;
+                if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * view.V(src)[j];
+              }
+              last_t = t;
+            }
+            cv[qi * D + j] = conv;
+          }
+        }
       }
       __syncthreads();
       if (hf == 0) {
@@ -173,10 +195,7 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
           float o = acc[qi] + red[qi * D + j];
           if (!aug) o *= p.global_scale;
           if (p.normalize) o /= den[qi];
-          for (int c = 0; c < p.conv_taps; ++c) {
-            const int src = t - p.conv_taps + 1 + c;
-            if (src >= 0) o += p.conv_w[h * p.conv_taps + c] * view.V(src)[j];
-          }
+          if (p.conv_taps > 0) o += cv[qi * D + j];
           static_cast<O*>(
               p.out)[(static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D +
                      j] = FromFloat<O>(o);
@@ -192,6 +211,7 @@ __global__ void __launch_bounds__(2 * D) LinearAttentionKernel(LinearAttentionPa
         if (folded_committed) StoreState<D>(p, srow, s, zs, zdst, j);
         stored = true;
       }
+#pragma unroll 4
       for (int si = 0; si < len; ++si) {
         const float vj = view.V(pos + si)[j];
         const float* krow = ks + si * D + hf * (D / 2);
@@ -228,7 +248,7 @@ template <int D, typename O>
 cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
   const int seg_cap = std::max(p.group_size, kPlainSegment);
   const size_t smem = sizeof(float) * (seg_cap * D + kQueryBatch * D + kQueryBatch * seg_cap +
-                                       kQueryBatch * D + D + kQueryBatch);
+                                       kQueryBatch * D + D + kQueryBatch + kQueryBatch * D);
   if (smem > 48 * 1024) {
     cudaError_t e =
         cudaFuncSetAttribute(LinearAttentionKernel<D, O>,

@@ -73,10 +73,10 @@ __device__ __forceinline__ void LoadChunks(uint4 (&a)[kUnroll][4], const void* c
   }
 }
 
-template <typename T, int NT>
+template <typename T, int NT, bool kSwiGlu>
 __global__ void __launch_bounds__(kWarps * 32)
-    SkinnyGemmKernel(const T* __restrict__ w, const T* __restrict__ x, float* __restrict__ out,
-                     int m, int n, int k, int ks) {
+    SkinnyGemmKernel(const T* __restrict__ w, const T* __restrict__ x, const float* __restrict__ gu,
+                     int gu_splits, float* __restrict__ out, int m, int n, int k, int ks) {
   extern __shared__ uint4 xs_smem[];
   constexpr int kUnroll = 4;
   const int split = blockIdx.y;
@@ -101,7 +101,22 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int idx = threadIdx.x; idx < NT * 8 * vec_per_row; idx += blockDim.x) {
     const int r = idx / vec_per_row, c = idx - r * vec_per_row;
     uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < m) v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(r) * k + k0 + c * 8);
+    if (r < m) {
+      if constexpr (kSwiGlu) {
+        const size_t stride = static_cast<size_t>(m) * 2 * k;
+        const size_t base = static_cast<size_t>(r) * 2 * k + k0 + c * 8;
+        T h[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const float g = detail::SumSplits(gu, gu_splits, stride, base + e);
+          const float u = detail::SumSplits(gu, gu_splits, stride, base + k + e);
+          h[e] = detail::FromFloat<T>(g / (1.f + expf(-g)) * u);
+        }
+        v = *reinterpret_cast<const uint4*>(h);
+      } else {
+        v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(r) * k + k0 + c * 8);
+      }
+    }
     xs_smem[r * row_stride + c] = v;
   }
   __syncthreads();
@@ -151,14 +166,15 @@ int KSlice(int m, int k, int requested_splits) {
   return std::min(std::max(ks, 32), MaxKSlice(m));
 }
 
-template <typename T, int NT>
+template <typename T, int NT, bool kSwiGlu = false>
 cudaError_t Launch(const void* w, const void* x, float* partials, int m, int n, int k, int ks,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, const float* gu = nullptr, int gu_splits = 0) {
   const int splits = (k + ks - 1) / ks;
   const size_t smem = static_cast<size_t>(NT) * 8 * (ks / 8 + 1) * sizeof(uint4);
   dim3 grid((n + kRowsPerBlock - 1) / kRowsPerBlock, splits);
-  return detail::Launch(SkinnyGemmKernel<T, NT>, grid, kWarps * 32, smem, stream,
-                        static_cast<const T*>(w), static_cast<const T*>(x), partials, m, n, k, ks);
+  return detail::Launch(SkinnyGemmKernel<T, NT, kSwiGlu>, grid, kWarps * 32, smem, stream,
+                        static_cast<const T*>(w), static_cast<const T*>(x), gu, gu_splits, partials,
+                        m, n, k, ks);
 }
 
 template <typename T>
@@ -177,6 +193,21 @@ cudaError_t LaunchTyped(const void* w, const void* x, float* partials, int m, in
 }
 
 }  // namespace
+
+cudaError_t SkinnyGemmSwiGlu(const void* w, const float* gu_partials, int gu_splits,
+                             float* partials, int m, int n, int k, int splits, DType dtype,
+                             cudaStream_t stream) {
+  if (m < 1 || m > kSkinnySwiGluMaxRows || n < 1 || k < 32 || k % 32 != 0 || dtype == DType::kF32 ||
+      gu_splits < 1) {
+    return cudaErrorInvalidValue;
+  }
+  const int ks = KSlice(m, k, splits);
+  if (dtype == DType::kBF16) {
+    return Launch<__nv_bfloat16, 1, true>(w, nullptr, partials, m, n, k, ks, stream, gu_partials,
+                                          gu_splits);
+  }
+  return Launch<__half, 1, true>(w, nullptr, partials, m, n, k, ks, stream, gu_partials, gu_splits);
+}
 
 int SkinnyGemmEffectiveSplits(int m, int k, int requested_splits) {
   const int ks = KSlice(m, k, requested_splits);

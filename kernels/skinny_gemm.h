@@ -33,6 +33,16 @@ int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
 cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,
                        int splits, DType dtype, cudaStream_t stream);
 
+// The down projection with SwiGLU fused into the activation load:
+//   x[r, i] = silu(g) * u (rounded to dtype), g/u = sum_s gu_partials[s][r][i / ffn + i],
+//   gu_partials: [gu_splits, m, 2 * k] fp32 (gate columns, then up columns). Same result as
+//   SwiGlu followed by SkinnyGemm; worth it for m <= kSkinnySwiGluMaxRows (each block re-reads
+//   its slice of the partials).
+inline constexpr int kSkinnySwiGluMaxRows = 8;
+cudaError_t SkinnyGemmSwiGlu(const void* w, const float* gu_partials, int gu_splits,
+                             float* partials, int m, int n, int k, int splits, DType dtype,
+                             cudaStream_t stream);
+
 }  // namespace linspec::kernels
 
 #endif  // LINSPEC_KERNELS_SKINNY_GEMM_H_

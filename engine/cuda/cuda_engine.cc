@@ -81,6 +81,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
                                                                           Align(3 * size_t(n) * 4));
   float* x = x_.get<float>();
   float* part = part_.get<float>();
+  float* spare = part2_.get<float>();
   const kernels::DType act = wdtype_;
   const kernels::DType f32 = kernels::DType::kF32;
   LINSPEC_CUDA_RETURN(kernels::EmbeddingGather(embed_, wdtype_, tokens, x, n, hid, stream_));
@@ -121,8 +122,19 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
                                             nullptr, n, hid, eps, stream_));
     RETURN_IF_ERROR(gemm_->Run(L.gate_up, 2 * ffn, hid, xn_.get(), n, part, &splits));
-    LINSPEC_CUDA_RETURN(kernels::SwiGlu(part, splits, hbuf_.get(), act, n, ffn, stream_));
-    RETURN_IF_ERROR(gemm_->Run(L.down, hid, ffn, hbuf_.get(), n, part, &splits));
+    // Small batches: SwiGLU fused into the down projection's activation load. The down GEMM
+    // writes its partials to the spare buffer: it still reads the gate/up partials.
+    bool fused = false;
+    int down_splits = 0;
+    RETURN_IF_ERROR(
+        gemm_->RunSwiGlu(L.down, hid, ffn, part, splits, n, spare, &down_splits, &fused));
+    if (fused) {
+      std::swap(part, spare);
+      splits = down_splits;
+    } else {
+      LINSPEC_CUDA_RETURN(kernels::SwiGlu(part, splits, hbuf_.get(), act, n, ffn, stream_));
+      RETURN_IF_ERROR(gemm_->Run(L.down, hid, ffn, hbuf_.get(), n, part, &splits));
+    }
   }
   LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, final_norm_, f32, xn_.get(), act,
                                           row_map, n, hid, eps, stream_));

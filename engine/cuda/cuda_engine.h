@@ -116,7 +116,8 @@ class CudaEngine final : public Engine {
   std::vector<SlotCursor> cursors_;
 
   // Step buffers, sized for max_tokens_.
-  DeviceMemory x_, xn_, attn_, hbuf_, q_, k_, v_, part_, logits_part_, logits_, argmax_, meta_;
+  DeviceMemory x_, xn_, attn_, hbuf_, q_, k_, v_, part_, part2_, logits_part_, logits_, argmax_,
+      meta_;
   PinnedMemory meta_host_, argmax_host_;
   size_t meta_bytes_ = 0;
   std::map<StepShape, cudaGraphExec_t> graphs_;

@@ -221,6 +221,7 @@ absl::Status CudaEngine::AllocateStepBuffers() {
     lpart = std::max(lpart, gemm_->PartialElems(m, vocab, hid));
   }
   RETURN_IF_ERROR(part_.Allocate(part * 4, "GEMM partials"));
+  RETURN_IF_ERROR(part2_.Allocate(part * 4, "GEMM partials (spare)"));
   RETURN_IF_ERROR(logits_part_.Allocate(lpart * 4, "logit partials"));
   RETURN_IF_ERROR(logits_.Allocate(n * vocab * 4, "logits"));
   RETURN_IF_ERROR(argmax_.Allocate(n * 4, "argmax"));

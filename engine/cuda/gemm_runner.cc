@@ -89,6 +89,18 @@ absl::Status GemmRunner::Run(const void* w, int n, int k, const void* x, int m, 
   return absl::OkStatus();
 }
 
+absl::Status GemmRunner::RunSwiGlu(const void* w, int n, int k, const float* gu_partials,
+                                   int gu_splits, int m, float* partials, int* splits,
+                                   bool* fused) const {
+  *fused = UsesSkinny(m, k) && m <= kernels::kSkinnySwiGluMaxRows;
+  if (!*fused) return absl::OkStatus();
+  const int s = SplitsFor(m, n, k);
+  LINSPEC_CUDA_RETURN(
+      kernels::SkinnyGemmSwiGlu(w, gu_partials, gu_splits, partials, m, n, k, s, dtype_, stream_));
+  *splits = s;
+  return absl::OkStatus();
+}
+
 absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weights, const void* x,
                               float* scratch) {
   if (dtype_ == kernels::DType::kF32 || k % 32 != 0 || weights.empty()) return absl::OkStatus();

@@ -31,6 +31,11 @@ class GemmRunner {
   absl::Status Run(const void* w, int n, int k, const void* x, int m, float* partials,
                    int* splits) const;
 
+  // The down projection of SwiGLU(gate/up partials [gu_splits, m, 2k]) when the fused kernel
+  // applies (UsesFusedSwiGlu); else returns false in *fused and does nothing.
+  absl::Status RunSwiGlu(const void* w, int n, int k, const float* gu_partials, int gu_splits,
+                         int m, float* partials, int* splits, bool* fused) const;
+
   // Floats the partials of Run(m, n, k) occupy at most.
   size_t PartialElems(int m, int n, int k) const;
 

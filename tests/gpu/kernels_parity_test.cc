@@ -82,6 +82,27 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
   }
 }
 
+// SwiGLU fused into the down projection's activation load == SwiGlu then SkinnyGemm, bitwise.
+TEST_F(KernelParity, SkinnyGemmSwiGluMatchesUnfused) {
+  for (int m : {1, 3, 8}) {
+    const int n = 300, k = 1024, gu_splits = 3;
+    auto gu = RandomVec(rng_, size_t(gu_splits) * m * 2 * k, -3, 3);
+    auto w = testing::ToBf16(RandomVec(rng_, size_t(n) * k));
+    DeviceBuffer<float> dgu(gu);
+    DeviceBuffer<__nv_bfloat16> dw(w), h(size_t(m) * k);
+    const int splits = SkinnyGemmEffectiveSplits(m, k, 4);
+    DeviceBuffer<float> fused(size_t(splits) * m * n), plain(size_t(splits) * m * n);
+    fused.Poison();
+    plain.Poison();
+    CUDA_OK(SkinnyGemmSwiGlu(dw.get(), dgu.get(), gu_splits, fused.get(), m, n, k, 4, DType::kBF16,
+                             nullptr));
+    CUDA_OK(SwiGlu(dgu.get(), gu_splits, h.get(), DType::kBF16, m, k, nullptr));
+    CUDA_OK(SkinnyGemm(dw.get(), h.get(), plain.get(), m, n, k, 4, DType::kBF16, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT_EQ(fused.Download(), plain.Download()) << "m=" << m;
+  }
+}
+
 TEST_F(KernelParity, EmbeddingGather) {
   const int vocab = 1000, dim = 300, rows = 17;
   auto table = testing::RoundBf16(RandomVec(rng_, size_t(vocab) * dim));
