@@ -6,31 +6,24 @@ namespace linspec::scheduler {
 
 bool RequestQueue::Push(QueuedRequest& item) {
   if (size() >= capacity_) return false;
-  items_.push_back(Entry{next_seq_++, std::move(item)});
+  const int64_t priority = item.request.priority;
+  items_.emplace(std::make_pair(-priority, next_seq_++), std::move(item));
   return true;
 }
 
 std::optional<QueuedRequest> RequestQueue::Pop() {
   if (items_.empty()) return std::nullopt;
-  size_t best = 0;
-  for (size_t i = 1; i < items_.size(); ++i) {
-    const Entry& a = items_[i];
-    const Entry& b = items_[best];
-    if (a.item.request.priority > b.item.request.priority ||
-        (a.item.request.priority == b.item.request.priority && a.seq < b.seq)) {
-      best = i;
-    }
-  }
-  QueuedRequest out = std::move(items_[best].item);
-  items_.erase(items_.begin() + best);
+  auto it = items_.begin();
+  QueuedRequest out = std::move(it->second);
+  items_.erase(it);
   return out;
 }
 
 std::optional<QueuedRequest> RequestQueue::Remove(uint64_t id) {
-  for (size_t i = 0; i < items_.size(); ++i) {
-    if (items_[i].item.id == id) {
-      QueuedRequest out = std::move(items_[i].item);
-      items_.erase(items_.begin() + i);
+  for (auto it = items_.begin(); it != items_.end(); ++it) {
+    if (it->second.id == id) {
+      QueuedRequest out = std::move(it->second);
+      items_.erase(it);
       return out;
     }
   }
@@ -39,21 +32,20 @@ std::optional<QueuedRequest> RequestQueue::Remove(uint64_t id) {
 
 std::vector<QueuedRequest> RequestQueue::TakeExpired(TimePoint now) {
   std::vector<QueuedRequest> out;
-  std::vector<Entry> keep;
-  for (Entry& e : items_) {
-    if (e.item.request.deadline && *e.item.request.deadline <= now) {
-      out.push_back(std::move(e.item));
+  for (auto it = items_.begin(); it != items_.end();) {
+    if (it->second.request.deadline && *it->second.request.deadline <= now) {
+      out.push_back(std::move(it->second));
+      it = items_.erase(it);
     } else {
-      keep.push_back(std::move(e));
+      ++it;
     }
   }
-  items_ = std::move(keep);
   return out;
 }
 
 std::vector<QueuedRequest> RequestQueue::TakeAll() {
   std::vector<QueuedRequest> out;
-  for (Entry& e : items_) out.push_back(std::move(e.item));
+  for (auto& [key, item] : items_) out.push_back(std::move(item));
   items_.clear();
   return out;
 }

@@ -6,7 +6,9 @@
 #define LINSPEC_SCHEDULER_REQUEST_QUEUE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -42,11 +44,8 @@ class RequestQueue {
  private:
   int capacity_;
   uint64_t next_seq_ = 0;
-  struct Entry {
-    uint64_t seq;
-    QueuedRequest item;
-  };
-  std::vector<Entry> items_;  // unordered; Pop scans (the queue is small)
+  // Key (-priority, arrival sequence): begin() is the next request to admit.
+  std::map<std::pair<int64_t, uint64_t>, QueuedRequest> items_;
 };
 
 }  // namespace linspec::scheduler
