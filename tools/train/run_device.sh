@@ -5,7 +5,7 @@
 # Writes logs and a tar of the exported models (split in 15 MiB parts) under $OUT.
 set -euo pipefail
 cd "$(dirname "$0")"
-CORPUS=../../.device/corpus
+CORPUS=${CORPUS:-../../.device/corpus}  # relative to tools/train
 OUT=${OUT:-/tmp/linspec-train-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
