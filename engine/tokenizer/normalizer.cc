@@ -1,5 +1,6 @@
 #include "engine/tokenizer/normalizer.h"
 
+#include "engine/tokenizer/unicode_nfc.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace linspec::engine::tokenizer {
@@ -78,7 +79,10 @@ absl::Status Normalizer::AddSteps(const Json& j, std::vector<Step>* steps) {
     steps->push_back({Step::Kind::kStrip, "", "", *left, *right});
     return absl::OkStatus();
   }
-  if (*type == "NFC") return absl::OkStatus();
+  if (*type == "NFC") {
+    steps->push_back({Step::Kind::kNfc});
+    return absl::OkStatus();
+  }
   return JsonError("normalizer", "unsupported normalizer type '" + *type + "'");
 }
 
@@ -100,6 +104,9 @@ std::string Normalizer::Normalize(std::string_view text) const {
         break;
       case Step::Kind::kReplace:
         current = ReplaceAll(current, step.from, step.to);
+        break;
+      case Step::Kind::kNfc:
+        current = ToNfc(current);
         break;
       case Step::Kind::kStrip:
         current = std::string(StripWhitespace(current, step.strip_left, step.strip_right));

@@ -1,7 +1,6 @@
-// tokenizer.json "normalizer": Sequence of Prepend, Replace (String pattern), Strip, and NFC.
-// NFC is accepted and treated as identity (exact for NFC input, which is what clients send;
-// there is no Unicode normalization library in our dependencies). Other normalizers are
-// rejected with InvalidArgument naming the type. Immutable; thread-safe.
+// tokenizer.json "normalizer": Sequence of Prepend, Replace (String pattern), Strip, and NFC
+// (unicode_nfc.h). Other normalizers are rejected with InvalidArgument naming the type.
+// Immutable; thread-safe.
 #ifndef LINSPEC_ENGINE_TOKENIZER_NORMALIZER_H_
 #define LINSPEC_ENGINE_TOKENIZER_NORMALIZER_H_
 
@@ -24,7 +23,7 @@ class Normalizer {
 
  private:
   struct Step {
-    enum class Kind { kPrepend, kReplace, kStrip } kind;
+    enum class Kind { kPrepend, kReplace, kStrip, kNfc } kind;
     std::string from;  // Prepend: the prefix; Replace: the pattern
     std::string to;
     bool strip_left = false;

