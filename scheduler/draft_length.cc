@@ -119,9 +119,11 @@ std::vector<int> DraftLengthPolicy::Choose(absl::Span<SpecHistory* const> seqs, 
   };
   if (n == 0) return {};
   if (!adaptive_ || max_k_ == 0) return with_k(max_k_).first;
-  // Exploration alternates the full k with k = 0 so the cost fit sees two token counts.
-  if (!target_.ready()) return with_k(steps_ % 2 == 0 ? max_k_ : 0).first;
-  if (steps_ % kExploreEverySteps == 0) return with_k(max_k_).first;
+  // Exploration alternates a short draft with none so the cost fit sees two token counts
+  // (prefill chunks in the same forwards add larger ones); short keeps the probe cheap.
+  const int probe_k = std::min(2, max_k_);
+  if (!target_.ready()) return with_k(steps_ % 2 == 0 ? probe_k : 0).first;
+  if (steps_ % kExploreEverySteps == 0) return with_k(probe_k).first;
   int best_k = 0;
   double best_rate = -1;
   for (int k = 0; k <= max_k_; ++k) {
