@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   }
   // Other work on the machine slows both implementations alike; recorded for context.
   const std::string load_average = ReadFile("/proc/loadavg").substr(0, 14);
-  const std::vector<std::string> names = {"gpt2", "llama2", "llama3"};
+  const std::vector<std::string> names = {"gpt2", "llama2", "llama3", "qwen3"};
   const auto chunks = MakeChunks(static_cast<size_t>(mb * 1e6));
   size_t bytes = 0;
   for (const auto& c : chunks) bytes += c.size();

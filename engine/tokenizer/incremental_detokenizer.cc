@@ -8,6 +8,7 @@
 // character may still be completed) and no trailing <0xNN> token (a byte-fallback run is
 // decoded as a whole).
 #include <algorithm>
+#include <cctype>
 
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/utf8.h"
