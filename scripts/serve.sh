@@ -5,8 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh release linspec-server
-if [ ! -x build/release/server/linspec-server ]; then
-  echo "serve: linspec-server is not built yet (the server issue has not landed)" >&2
-  exit 1
-fi
-exec build/release/server/linspec-server "$@"
+# The bundled pair: augmented target with its draft model (adaptive k backs speculation off
+# when it does not pay). Any flag given here overrides these.
+exec build/release/server/linspec-server --model models/default --draft-model models/draft "$@"
