@@ -50,7 +50,9 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--model", f.model,
                  "model directory (default: models/default of the repo or "
                  "the installed share dir)");
-  app.add_option("--draft-model", f.draft_model, "draft model directory (same tokenizer)");
+  app.add_option("--draft-model", f.draft_model,
+                 "draft model directory (same tokenizer; default with the bundled model: its "
+                 "sibling draft/)");
   app.add_option("--drafter", f.drafter,
                  "auto | draft_model | ngram | none (auto: draft_model "
                  "when --draft-model is given, else none)")
@@ -116,7 +118,13 @@ std::string ExeDir() {
 
 // --model, else the first models/default that exists; empty (with a message) when none.
 std::string ResolveModelDir(const std::string& flag) {
-  if (!flag.empty()) return flag;
+  if (!flag.empty()) {
+    std::error_code ec;
+    if (fs::exists(fs::path(flag) / "config.json", ec)) return flag;
+    std::fprintf(stderr, "linspec-server: --model %s has no config.json (not a model directory)\n",
+                 flag.c_str());
+    return "";
+  }
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("LINSPEC_MODEL_DIR")) candidates.push_back(env);
   candidates.push_back(std::string(LINSPEC_REPO_DIR) + "/models/default");
@@ -134,6 +142,15 @@ std::string ResolveModelDir(const std::string& flag) {
                "Build the bundled reference model (see models/README.md), write a random one "
                "with `linspec-make-model --out DIR`, or pass --model DIR.\n");
   return "";
+}
+
+// The bundled pair: serving the default model without --model and --draft-model (and with
+// --drafter auto) speculates with the sibling draft/ model when it is there.
+void MaybeUseBundledDraft(const std::string& model_dir, Flags* f) {
+  if (!f->model.empty() || !f->draft_model.empty() || f->drafter != "auto") return;
+  const fs::path draft = fs::path(model_dir).parent_path() / "draft";
+  std::error_code ec;
+  if (fs::exists(draft / "config.json", ec)) f->draft_model = draft.string();
 }
 
 std::string ReadFileOrEmpty(const std::string& path) {
@@ -191,10 +208,16 @@ absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMet
   eo.max_draft_tokens = f.num_draft_tokens;
   eo.num_threads = f.threads;
   if (f.memory_budget_mb > 0) {
+    // A sequence holds a slot in the target and, with a draft model, one in the draft.
     auto config = engine::LoadModelConfig(model_dir);
     if (!config.ok()) return config.status();
-    eo.num_slots =
-        SlotsForBudget(f.memory_budget_mb << 20, EstimateSlotBytes(*config, f.num_draft_tokens));
+    int64_t per_sequence = EstimateSlotBytes(*config, f.num_draft_tokens);
+    if (drafter == scheduler::DrafterKind::kDraftModel) {
+      auto draft_config = engine::LoadModelConfig(f.draft_model);
+      if (!draft_config.ok()) return draft_config.status();
+      per_sequence += EstimateSlotBytes(*draft_config, f.num_draft_tokens);
+    }
+    eo.num_slots = SlotsForBudget(f.memory_budget_mb << 20, per_sequence);
   }
   auto target = engine::CreateEngine(eo);
   if (!target.ok()) return target.status();
@@ -332,8 +355,14 @@ int Serve(const Flags& f, const std::string& model_dir, const sigset_t& signals)
     return 1;
   }
   s.SetReady();
-  LogText(LogLevel::kInfo, absl::StrCat("serving model ", s.ctx().options().model_name, " from ",
-                                        model_dir, " on ", s.ctx().info().device));
+  const ModelInfo& info = s.ctx().info();
+  LogText(LogLevel::kInfo,
+          absl::StrCat("serving model ", s.ctx().options().model_name, " from ", model_dir, " on ",
+                       info.device, ": ", info.num_state_slots, " state slots of ",
+                       info.state_slot_bytes, " bytes, drafter ", info.drafter,
+                       info.draft_model_name.empty() ? "" : " (" + f.draft_model + ")",
+                       info.max_draft_tokens > 0 ? absl::StrCat(", k <= ", info.max_draft_tokens)
+                                                 : std::string()));
   std::printf("linspec: ready model=%s\n", s.ctx().options().model_name.c_str());
   std::printf(
       "try: curl -s http://%s:%d/v1/completions -H 'Content-Type: application/json' "
@@ -372,6 +401,7 @@ int ServerMain(int argc, char** argv) {
   SetJsonLogs(flags.log_json);
   const std::string model_dir = ResolveModelDir(flags.model);
   if (model_dir.empty()) return 2;
+  MaybeUseBundledDraft(model_dir, &flags);
   return Serve(flags, model_dir, signals);
 }
 
