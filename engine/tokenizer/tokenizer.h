@@ -50,8 +50,9 @@ class Tokenizer {
 };
 
 // Loads <dir>/tokenizer.json, or <dir>/tokenizer.model when there is no tokenizer.json
-// (<dir>/tokenizer_config.json, when present, supplies bos_token / eos_token and
-// add_bos_token / add_eos_token). `model_dir` may also name a tokenizer.json or .model file.
+// (<dir>/tokenizer_config.json, when present, supplies bos_token / eos_token, and for
+// tokenizer.model add_bos_token / add_eos_token; tokenizer.json follows its post_processor,
+// as Hugging Face's fast tokenizers do). `model_dir` may also name a tokenizer.json or .model file.
 // Unsupported types or malformed files give InvalidArgument naming what is unsupported;
 // NotFound when neither file exists.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
