@@ -13,6 +13,7 @@ cublas=$(ls /usr/local/cuda/lib64/libcublas.so.13 2>/dev/null || find / -name 'l
 export LD_LIBRARY_PATH=/tmp/dev/lib:$(dirname "${cublas:-/usr/local/cuda/lib64/x}"):/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv | tee "$OUT/device.txt"
+nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv | tee -a "$OUT/device.txt"
 
 make_model() {  # shape variant
   local dir=/tmp/models/$1-$2 args

@@ -1,7 +1,9 @@
 #include "engine/cuda/gemm_runner.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "common/status_macros.h"
 #include "kernels/skinny_gemm.h"
@@ -92,7 +94,13 @@ absl::Status GemmRunner::Run(const void* w, int n, int k, const void* x, int m, 
 absl::Status GemmRunner::RunSwiGlu(const void* w, int n, int k, const float* gu_partials,
                                    int gu_splits, int m, float* partials, int* splits,
                                    bool* fused) const {
-  *fused = UsesSkinny(m, k) && m <= kernels::kSkinnySwiGluMaxRows;
+  // Off unless LINSPEC_CUDA_FUSE_SWIGLU=1: measured slower on the H100 at B=1..4 (the fused
+  // activation load sits on the critical path after the dependency wait; see bench/cuda_notes.md).
+  static const bool enabled = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_FUSE_SWIGLU");
+    return e != nullptr && std::string(e) == "1";
+  }();
+  *fused = enabled && UsesSkinny(m, k) && m <= kernels::kSkinnySwiGluMaxRows;
   if (!*fused) return absl::OkStatus();
   const int s = SplitsFor(m, n, k);
   LINSPEC_CUDA_RETURN(
