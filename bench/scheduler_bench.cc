@@ -40,6 +40,7 @@ struct Flags {
   int max_tokens = 48;
   int threads = 1;
   int k_max = 8;
+  int repeats = 3;
   std::vector<int> batches = {1, 4};
   std::string out = "bench/results/scheduler.json";
 };
@@ -121,9 +122,9 @@ std::unique_ptr<linspec::engine::Engine> MakeEngine(const std::string& dir, int 
   return std::move(*e);
 }
 
-Row RunOne(const Flags& f, linspec::engine::Engine* target, linspec::engine::Engine* draft,
-           const linspec::engine::Tokenizer& tok, const std::vector<std::vector<TokenId>>& prompts,
-           sched::DrafterKind kind, int k, bool adaptive, int batch) {
+Row RunOnce(const Flags& f, linspec::engine::Engine* target, linspec::engine::Engine* draft,
+            const linspec::engine::Tokenizer& tok, const std::vector<std::vector<TokenId>>& prompts,
+            sched::DrafterKind kind, int k, bool adaptive, int batch) {
   Counter counter;
   sched::SchedulerOptions o;
   o.drafter = k == 0 && !adaptive ? sched::DrafterKind::kNone : kind;
@@ -175,6 +176,30 @@ double LoadAverage() {
   return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
+// The fastest of f.repeats runs (CPU and wall minima taken separately): other load on a
+// shared machine only ever adds time.
+Row RunOne(const Flags& f, linspec::engine::Engine* target, linspec::engine::Engine* draft,
+           const linspec::engine::Tokenizer& tok, const std::vector<std::vector<TokenId>>& prompts,
+           sched::DrafterKind kind, int k, bool adaptive, int batch) {
+  Row best;
+  for (int i = 0; i < std::max(1, f.repeats); ++i) {
+    Row r = RunOnce(f, target, draft, tok, prompts, kind, k, adaptive, batch);
+    if (i == 0) {
+      best = r;
+      continue;
+    }
+    if (r.cpu_seconds < best.cpu_seconds) {
+      best.cpu_seconds = r.cpu_seconds;
+      best.tokens_per_cpu_s = r.tokens_per_cpu_s;
+    }
+    if (r.seconds < best.seconds) {
+      best.seconds = r.seconds;
+      best.tokens_per_s = r.tokens_per_s;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,6 +213,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens", f.max_tokens, "tokens generated per request");
   app.add_option("--threads", f.threads, "CPU engine threads (0: all cores)");
   app.add_option("--k-max", f.k_max, "largest k measured");
+  app.add_option("--repeats", f.repeats, "runs per configuration; the fastest is reported");
   app.add_option("--out", f.out, "JSON output path");
   CLI11_PARSE(app, argc, argv);
 
@@ -266,11 +292,13 @@ int main(int argc, char** argv) {
   j["hardware_concurrency"] = std::thread::hardware_concurrency();
   j["max_tokens"] = f.max_tokens;
   j["requests_per_slot"] = f.requests_per_slot;
+  j["repeats"] = f.repeats;
   j["greedy"] = true;
   j["note"] =
       "tokens_per_step: tokens emitted per sequence per engine step (accepted drafts + 1); "
       "acceptance: accepted / proposed draft tokens; k=0 row is plain decoding; "
-      "tokens_per_cpu_s uses process CPU time (single-threaded engine), robust to other load "
+      "times are the fastest of `repeats` runs; tokens_per_cpu_s uses process CPU time "
+      "(single-threaded engine), robust to other load "
       "on a shared machine, where wall-clock tokens_per_s is noisy";
   j["load_average_1m_at_end"] = LoadAverage();
   for (const Row& r : rows) {
