@@ -47,65 +47,35 @@ ServerMetrics::ServerMetrics(const std::string& model_name)
     : model_name_(model_name), registry_(std::make_shared<prometheus::Registry>()) {
   const prometheus::Labels labels{{"model_name", model_name_}};
   auto& r = *registry_;
+  auto counter = [&](const char* name, const char* help) {
+    return &BuildCounter().Name(name).Help(help).Register(r).Add(labels);
+  };
+  auto gauge = [&](const char* name, const char* help) {
+    return &BuildGauge().Name(name).Help(help).Register(r).Add(labels);
+  };
+  auto histogram = [&](const char* name, const char* help,
+                       const Histogram::BucketBoundaries& buckets) {
+    return &BuildHistogram().Name(name).Help(help).Register(r).Add(labels, buckets);
+  };
   requests_total_ = &BuildCounter()
                          .Name("linspec_requests_total")
                          .Help("Finished requests by final status (finish reason or rejected).")
                          .Register(r);
-  prompt_tokens_ = &BuildCounter()
-                        .Name("linspec_prompt_tokens_total")
-                        .Help("Prompt tokens of finished requests.")
-                        .Register(r)
-                        .Add(labels);
-  generation_tokens_ = &BuildCounter()
-                            .Name("linspec_generation_tokens_total")
-                            .Help("Generated (committed) tokens.")
-                            .Register(r)
-                            .Add(labels);
-  running_ = &BuildGauge()
-                  .Name("linspec_num_requests_running")
-                  .Help("Requests holding a state slot.")
-                  .Register(r)
-                  .Add(labels);
-  waiting_ = &BuildGauge()
-                  .Name("linspec_num_requests_waiting")
-                  .Help("Requests in the wait queue.")
-                  .Register(r)
-                  .Add(labels);
-  slots_total_ = &BuildGauge()
-                      .Name("linspec_state_slots_total")
-                      .Help("Recurrent-state slots allocated at start-up.")
-                      .Register(r)
-                      .Add(labels);
-  slots_used_ = &BuildGauge()
-                     .Name("linspec_state_slots_used")
-                     .Help("Recurrent-state slots in use.")
-                     .Register(r)
-                     .Add(labels);
-  ttft_ = &BuildHistogram()
-               .Name("linspec_time_to_first_token_seconds")
-               .Help("Time from arrival to the first generated token.")
-               .Register(r)
-               .Add(labels, LatencyBuckets());
-  itl_ = &BuildHistogram()
-              .Name("linspec_inter_token_latency_seconds")
-              .Help("Time between consecutive generated tokens of a request.")
-              .Register(r)
-              .Add(labels, ItlBuckets());
-  e2e_ = &BuildHistogram()
-              .Name("linspec_e2e_request_latency_seconds")
-              .Help("Time from arrival to the end of a request.")
-              .Register(r)
-              .Add(labels, LatencyBuckets());
-  queue_time_ = &BuildHistogram()
-                     .Name("linspec_request_queue_time_seconds")
-                     .Help("Time a request waited for a state slot.")
-                     .Register(r)
-                     .Add(labels, LatencyBuckets());
-  batch_size_ = &BuildHistogram()
-                     .Name("linspec_batch_size")
-                     .Help("Sequences per engine step.")
-                     .Register(r)
-                     .Add(labels, BatchBuckets());
+  prompt_tokens_ = counter("linspec_prompt_tokens_total", "Prompt tokens of finished requests.");
+  generation_tokens_ = counter("linspec_generation_tokens_total", "Generated (committed) tokens.");
+  running_ = gauge("linspec_num_requests_running", "Requests holding a state slot.");
+  waiting_ = gauge("linspec_num_requests_waiting", "Requests in the wait queue.");
+  slots_total_ = gauge("linspec_state_slots_total", "Recurrent-state slots allocated at start-up.");
+  slots_used_ = gauge("linspec_state_slots_used", "Recurrent-state slots in use.");
+  ttft_ = histogram("linspec_time_to_first_token_seconds",
+                    "Time from arrival to the first generated token.", LatencyBuckets());
+  itl_ = histogram("linspec_inter_token_latency_seconds",
+                   "Time between consecutive generated tokens of a request.", ItlBuckets());
+  e2e_ = histogram("linspec_e2e_request_latency_seconds",
+                   "Time from arrival to the end of a request.", LatencyBuckets());
+  queue_time_ = histogram("linspec_request_queue_time_seconds",
+                          "Time a request waited for a state slot.", LatencyBuckets());
+  batch_size_ = histogram("linspec_batch_size", "Sequences per engine step.", BatchBuckets());
   step_seconds_ = &BuildHistogram()
                        .Name("linspec_engine_step_seconds")
                        .Help("Engine time per step and phase.")
@@ -114,28 +84,19 @@ ServerMetrics::ServerMetrics(const std::string& model_name)
     step_by_phase_.push_back(&step_seconds_->Add(
         {{"model_name", model_name_}, {"phase", StepPhaseLabel(phase)}}, StepBuckets()));
   }
-  num_drafts_ = &BuildCounter()
-                     .Name("linspec_spec_decode_num_drafts_total")
-                     .Help("Speculative verify rounds (one per sequence and step).")
-                     .Register(r)
-                     .Add(labels);
-  num_draft_tokens_ = &BuildCounter()
-                           .Name("linspec_spec_decode_num_draft_tokens_total")
-                           .Help("Tokens proposed by the drafter.")
-                           .Register(r)
-                           .Add(labels);
-  num_accepted_tokens_ = &BuildCounter()
-                              .Name("linspec_spec_decode_num_accepted_tokens_total")
-                              .Help("Draft tokens accepted by the target.")
-                              .Register(r)
-                              .Add(labels);
+  num_drafts_ = counter("linspec_spec_decode_num_drafts_total",
+                        "Speculative verify rounds (one per sequence and step).");
+  num_draft_tokens_ =
+      counter("linspec_spec_decode_num_draft_tokens_total", "Tokens proposed by the drafter.");
+  num_accepted_tokens_ = counter("linspec_spec_decode_num_accepted_tokens_total",
+                                 "Draft tokens accepted by the target.");
   accepted_per_pos_ = &BuildCounter()
                            .Name("linspec_spec_decode_num_accepted_tokens_per_pos_total")
                            .Help("Accepted draft tokens by position in the draft (0-based).")
                            .Register(r);
   // Statuses that always exist, so dashboards see zeros instead of missing series.
-  for (const char* s : {"stop", "length", "cancelled", "deadline", "error", "rejected"}) {
-    RequestsTotal(s);
+  for (const char* st : {"stop", "length", "cancelled", "deadline", "error", "rejected"}) {
+    RequestsTotal(st);
   }
 }
 

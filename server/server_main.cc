@@ -46,7 +46,7 @@ struct Flags {
   uint64_t seed = 0;
 };
 
-void AddFlags(CLI::App& app, Flags& f) {
+void AddModelFlags(CLI::App& app, Flags& f) {
   app.add_option("--model", f.model,
                  "model directory (default: models/default of the repo or "
                  "the installed share dir)");
@@ -79,6 +79,9 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--prefill-token-budget", f.prefill_token_budget, "prompt tokens per step")
       ->capture_default_str();
+}
+
+void AddNetworkFlags(CLI::App& app, Flags& f) {
   app.add_option("--host", f.host, "listen address")->capture_default_str();
   app.add_option("--grpc-port", f.grpc_port, "gRPC port (0: ephemeral)")->capture_default_str();
   app.add_option("--http-port", f.http_port, "HTTP port (0: ephemeral)")->capture_default_str();
@@ -93,6 +96,9 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--max-body-bytes", f.max_body_bytes, "HTTP body limit; larger gets 413")
       ->capture_default_str();
+}
+
+void AddAuthAndLogFlags(CLI::App& app, Flags& f) {
   app.add_option("--api-key", f.api_key,
                  "require 'Authorization: Bearer <key>' (HTTP) / "
                  "metadata authorization (gRPC)");
@@ -192,6 +198,20 @@ struct Backend {
   std::unique_ptr<scheduler::Scheduler> scheduler;
 };
 
+// A sequence holds a slot in the target and, with a draft model, one in the draft.
+absl::StatusOr<int> SlotsFromBudget(const Flags& f, const std::string& model_dir,
+                                    scheduler::DrafterKind drafter) {
+  auto config = engine::LoadModelConfig(model_dir);
+  if (!config.ok()) return config.status();
+  int64_t per_sequence = EstimateSlotBytes(*config, f.num_draft_tokens);
+  if (drafter == scheduler::DrafterKind::kDraftModel) {
+    auto draft_config = engine::LoadModelConfig(f.draft_model);
+    if (!draft_config.ok()) return draft_config.status();
+    per_sequence += EstimateSlotBytes(*draft_config, f.num_draft_tokens);
+  }
+  return SlotsForBudget(f.memory_budget_mb << 20, per_sequence);
+}
+
 absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMetrics* metrics,
                          Backend* b) {
   auto tok = engine::LoadTokenizer(model_dir);
@@ -208,16 +228,9 @@ absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMet
   eo.max_draft_tokens = f.num_draft_tokens;
   eo.num_threads = f.threads;
   if (f.memory_budget_mb > 0) {
-    // A sequence holds a slot in the target and, with a draft model, one in the draft.
-    auto config = engine::LoadModelConfig(model_dir);
-    if (!config.ok()) return config.status();
-    int64_t per_sequence = EstimateSlotBytes(*config, f.num_draft_tokens);
-    if (drafter == scheduler::DrafterKind::kDraftModel) {
-      auto draft_config = engine::LoadModelConfig(f.draft_model);
-      if (!draft_config.ok()) return draft_config.status();
-      per_sequence += EstimateSlotBytes(*draft_config, f.num_draft_tokens);
-    }
-    eo.num_slots = SlotsForBudget(f.memory_budget_mb << 20, per_sequence);
+    auto slots = SlotsFromBudget(f, model_dir, drafter);
+    if (!slots.ok()) return slots.status();
+    eo.num_slots = *slots;
   }
   auto target = engine::CreateEngine(eo);
   if (!target.ok()) return target.status();
@@ -392,7 +405,9 @@ int ServerMain(int argc, char** argv) {
       "linspec-server: serves a linear-attention model over gRPC and OpenAI-compatible "
       "HTTP with speculative decoding."};
   Flags flags;
-  AddFlags(app, flags);
+  AddModelFlags(app, flags);
+  AddNetworkFlags(app, flags);
+  AddAuthAndLogFlags(app, flags);
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = InitLogging(flags.log_level, flags.log_json); !s.ok()) {
     std::fprintf(stderr, "linspec-server: %s\n", std::string(s.message()).c_str());
