@@ -102,6 +102,8 @@ void PrintRow(const char* name, const Summary& s) {
               s.p50 * 1e3, s.p90 * 1e3, s.p99 * 1e3, s.max * 1e3);
 }
 
+void Report(const Flags& f, const Samples& samples, double wall);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,6 +142,13 @@ int main(int argc, char** argv) {
   for (auto& t : workers) t.join();
   const double wall = std::chrono::duration<double>(SteadyClock::now() - start).count();
 
+  Report(f, samples, wall);
+  return samples.failed == 0 ? 0 : 1;
+}
+
+namespace {
+
+void Report(const Flags& f, const Samples& samples, double wall) {
   const Summary ttft = Summarize(samples.ttft), itl = Summarize(samples.itl),
                 e2e = Summarize(samples.e2e);
   std::printf("requests ok=%d failed=%d  concurrency=%d  wall=%.2fs\n", samples.ok, samples.failed,
@@ -172,5 +181,6 @@ int main(int argc, char** argv) {
                      {"e2e", SummaryJson(e2e)}};
     std::ofstream(f.json_out) << j.dump(2) << "\n";
   }
-  return samples.failed == 0 ? 0 : 1;
 }
+
+}  // namespace

@@ -81,6 +81,26 @@ void HandleDetokenize(const SessionPtr& s, const std::string& body) {
   s->Respond(200, kJson, Dump(json{{"prompt", *text}}));
 }
 
+void HandleCompletion(const SessionPtr& s, const std::string& body, bool chat,
+                      const std::string& path) {
+  ServingContext& ctx = *s->ctx();
+  std::string param;
+  auto parsed = ParseCompletionRequest(body, chat, ctx.limits(), &param);
+  if (!parsed.ok()) {
+    ctx.CountRejected();
+    return RespondStatus(s, parsed.status(), param);
+  }
+  StartCompletion(s, std::move(*parsed), path);
+}
+
+bool Authorized(const ServingContext& ctx, const HttpSession::Request& req,
+                const std::string& path) {
+  if (!ctx.auth().enabled() || ctx.auth().IsExempt(path)) return true;
+  const auto it = req.find(http::field::authorization);
+  const auto v = it == req.end() ? boost::beast::string_view() : it->value();
+  return ctx.auth().Check(std::string_view(v.data(), v.size()));
+}
+
 enum class Route { kHealth, kMetrics, kModels, kTokenize, kDetokenize, kCompletions, kChat };
 
 struct RouteEntry {
@@ -124,15 +144,11 @@ void RouteHttpRequest(SessionPtr s, HttpSession::Request req) {
                "", "", "method_not_allowed"};
     return s->RespondError(e, {{"Allow", std::string(m.data(), m.size())}});
   }
-  if (ctx.auth().enabled() && !ctx.auth().IsExempt(path)) {
-    const auto it = req.find(http::field::authorization);
-    const auto v = it == req.end() ? boost::beast::string_view() : it->value();
-    if (!ctx.auth().Check(std::string_view(v.data(), v.size()))) {
-      ApiError e{401, "missing or invalid API key (send 'Authorization: Bearer <key>')", "", "",
-                 "invalid_api_key"};
-      ctx.CountRejected();
-      return s->RespondError(e);
-    }
+  if (!Authorized(ctx, req, path)) {
+    ApiError e{401, "missing or invalid API key (send 'Authorization: Bearer <key>')", "", "",
+               "invalid_api_key"};
+    ctx.CountRejected();
+    return s->RespondError(e);
   }
   switch (entry->route) {
     case Route::kHealth:
@@ -155,16 +171,8 @@ void RouteHttpRequest(SessionPtr s, HttpSession::Request req) {
     case Route::kDetokenize:
       return HandleDetokenize(s, req.body());
     case Route::kCompletions:
-    case Route::kChat: {
-      std::string param;
-      auto parsed =
-          ParseCompletionRequest(req.body(), entry->route == Route::kChat, ctx.limits(), &param);
-      if (!parsed.ok()) {
-        ctx.CountRejected();
-        return RespondStatus(s, parsed.status(), param);
-      }
-      return StartCompletion(s, std::move(*parsed), path);
-    }
+    case Route::kChat:
+      return HandleCompletion(s, req.body(), entry->route == Route::kChat, path);
     default:
       break;
   }
