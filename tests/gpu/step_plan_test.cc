@@ -1,0 +1,130 @@
+// Host-side planning of the CUDA backend (engine/cuda/step_plan.h): validation errors, the
+// metadata layout, cursor updates, and a randomized property that the slot ring is always
+// large enough for what the attention kernel reads (kernels::RingSizeFor). Needs no device.
+#include "engine/cuda/step_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/linear_attention.h"
+
+namespace linspec::engine::cuda {
+namespace {
+
+PlanLimits Limits(int group = 0) { return PlanLimits{4, 100, 5, 64, group}; }
+
+TEST(StepPlan, RejectsBadChunks) {
+  std::vector<SlotCursor> cur(4);
+  StepPlan plan;
+  std::vector<TokenId> ok = {1, 2}, bad = {100}, many(70, 1), six(6, 1);
+  auto code = [&](std::vector<SeqChunk> chunks) {
+    return BuildStepPlan(chunks, cur, Limits(), &plan).code();
+  };
+  EXPECT_EQ(code({}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{4, ok, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{-1, ok, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{1, ok, false, false}, {1, ok, true, false}}),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{0, {}, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{0, bad, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{0, many, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{0, six, true, false}}), absl::StatusCode::kResourceExhausted);
+  cur[2].pending = 4;
+  EXPECT_EQ(code({{2, ok, false, false}}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{2, ok, true, false}}), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(
+      BuildStepPlan({{2, std::vector<TokenId>{7}, true, false}}, cur, Limits(), &plan).ok());
+}
+
+TEST(StepPlan, LayoutAndCursors) {
+  std::vector<SlotCursor> cur(4);
+  cur[1] = {10, 8, 0};
+  cur[3] = {20, 16, 2};
+  std::vector<TokenId> a = {1, 2, 3}, b = {4, 5};
+  StepPlan plan;
+  ASSERT_TRUE(
+      BuildStepPlan({{1, a, false, false}, {3, b, true, true}}, cur, Limits(16), &plan).ok());
+  EXPECT_EQ(plan.num_tokens, 5);
+  EXPECT_EQ(plan.num_seqs, 2);
+  EXPECT_EQ(plan.num_rows, 3);
+  EXPECT_EQ(plan.tokens, (std::vector<int32_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(plan.positions, (std::vector<int32_t>{10, 11, 12, 22, 23}));
+  EXPECT_EQ(plan.row_map, (std::vector<int32_t>{-1, -1, 0, 1, 2}));
+  EXPECT_EQ(plan.row_offset, (std::vector<int>{0, 1}));
+  const auto& s0 = plan.seqs[0];
+  EXPECT_EQ(s0.slot, 1);
+  EXPECT_EQ(s0.token_offset, 0);
+  EXPECT_EQ(s0.fold_pos, 8);
+  EXPECT_EQ(s0.start_pos, 10);
+  EXPECT_EQ(s0.commit_pos, 13);
+  const auto& s1 = plan.seqs[1];
+  EXPECT_EQ(s1.token_offset, 3);
+  EXPECT_EQ(s1.start_pos, 22);
+  EXPECT_EQ(s1.commit_pos, 20);
+  EXPECT_EQ(plan.after[0].position, 13);
+  EXPECT_EQ(plan.after[0].fold, 0 + 8);  // 13 / 16 * 16 = 0 < 8: stays
+  EXPECT_EQ(plan.after[1].pending, 4);
+  EXPECT_EQ(plan.after[1].fold, 16);
+  EXPECT_EQ(kernels::FoldPosAfter(8, 13, 0), 13);
+  EXPECT_EQ(kernels::FoldPosAfter(0, 70, 64), 64);
+}
+
+// Random decode / verify / draft-append / prefill / commit / release schedules: every step's
+// ring reads [min(fold, start - (C - 1)), start) lie within the last ring_size positions
+// written, so the kernel never reads an overwritten ring row.
+TEST(StepPlan, RingIsLargeEnoughForAnySchedule) {
+  const char* env = std::getenv("LINSPEC_SEED");
+  const uint32_t seed = env ? std::strtoul(env, nullptr, 10) : std::random_device{}();
+  std::printf("LINSPEC_SEED=%u\n", seed);
+  std::mt19937 rng(seed);
+  for (int group : {0, 3, 16, 64}) {
+    for (int conv : {0, 4, 32}) {
+      const int max_pending = 1 + static_cast<int>(rng() % 9);
+      const int ring = kernels::RingSizeFor(group, conv, max_pending);
+      PlanLimits lim{1, 50, max_pending, 512, group};
+      std::vector<SlotCursor> cur(1);
+      int64_t written = 0;  // one past the highest position written to the ring
+      for (int step = 0; step < 3000; ++step) {
+        SCOPED_TRACE(::testing::Message() << "G=" << group << " C=" << conv << " step " << step);
+        const int kind = static_cast<int>(rng() % 6);
+        if (kind == 0 && cur[0].pending > 0) {
+          const int n = static_cast<int>(rng() % (cur[0].pending + 1));
+          cur[0].position += n;
+          cur[0].pending = 0;
+          continue;
+        }
+        if (kind == 1 && rng() % 50 == 0) {
+          cur[0] = SlotCursor{};
+          written = 0;
+          continue;
+        }
+        const bool pending = kind >= 3 || cur[0].pending > 0;
+        const int room = max_pending - cur[0].pending;
+        if (pending && room == 0) continue;
+        const int n = pending ? 1 + static_cast<int>(rng() % room)
+                              : (kind == 2 ? 1 + static_cast<int>(rng() % 200) : 1);
+        std::vector<TokenId> toks(n, 1);
+        StepPlan plan;
+        ASSERT_TRUE(BuildStepPlan({{0, toks, pending, false}}, cur, lim, &plan).ok());
+        const auto& s = plan.seqs[0];
+        const int64_t lo = std::min<int64_t>(s.fold_pos, std::max(0, s.start_pos - (conv - 1)));
+        if (s.start_pos > lo) {
+          ASSERT_LE(written - lo, ring) << "ring rows read: [" << lo << ", " << s.start_pos << ")";
+          ASSERT_GE(written, s.start_pos);
+        }
+        if (group > 0) {
+          ASSERT_EQ(s.fold_pos % group, 0);
+        }
+        written = s.start_pos + n;
+        cur[0] = plan.after[0];
+        ASSERT_LE(cur[0].fold, cur[0].position);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace linspec::engine::cuda
