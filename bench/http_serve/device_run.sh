@@ -39,6 +39,6 @@ for drafter in none ngram draft_model; do
   curl -s "127.0.0.1:$HP/metrics" > "$OUT/metrics_$drafter.txt"
   kill -TERM "$PID"; wait "$PID"; echo "server exit $?" >> "$OUT/bench.txt"
 done
-tail -3 "$OUT"/sse_*.txt
+tail -n 3 "$OUT"/sse_*.txt
 tar czf "$FINAL/http_serve_results.tgz" -C "$OUT" .
 cp "$OUT/bench.txt" "$FINAL/"
