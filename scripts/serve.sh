@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh release linspec-server
-# The bundled pair: augmented target with its draft model (adaptive k backs speculation off
-# when it does not pay). Any flag given here overrides these.
-exec build/release/server/linspec-server --model models/default --draft-model models/draft "$@"
+# Without --model the server serves the bundled pair: models/default with models/draft as
+# its draft model (adaptive k backs speculation off when it does not pay).
+exec build/release/server/linspec-server "$@"
