@@ -114,6 +114,8 @@ class BatchScheduler : public Scheduler {
   bool result_has_logits_ = false;
   std::vector<float> probs_;
   int64_t steps_ = 0;
+  int last_forward_tokens_ = 0;
+  double last_forward_seconds_ = 0;
 
   std::thread thread_;
 };

@@ -70,7 +70,13 @@ void BatchScheduler::Step() {
       Finish(decoding[j], FinishReason::kError, s);
     }
   }
-  observer_->OnStepPhase(StepPhase::kSample, SecondsSince(t0));
+  const double sample_seconds = SecondsSince(t0);
+  observer_->OnStepPhase(StepPhase::kSample, sample_seconds);
+  // The cost fit models decode/verify steps (prefill-heavy forwards would skew its slope),
+  // including acceptance and commits, which grow with the verified tokens too.
+  if (prefill.empty()) {
+    policy_.RecordTargetForward(last_forward_tokens_, last_forward_seconds_ + sample_seconds);
+  }
   CheckHealth();
 }
 
@@ -163,7 +169,8 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
                                              : StepPhase::kDecode;
   observer_->OnStepPhase(phase, seconds);
   observer_->OnBatch(static_cast<int>(chunks.size()));
-  policy_.RecordTargetForward(num_tokens, seconds);
+  last_forward_tokens_ = num_tokens;
+  last_forward_seconds_ = seconds;
   return absl::OkStatus();
 }
 
