@@ -7,6 +7,7 @@
 #ifndef LINSPEC_SERVER_METRICS_H_
 #define LINSPEC_SERVER_METRICS_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,48 @@ class ServerMetrics : public scheduler::MetricsObserver {
   std::mutex mu_;  // guards the maps below (lazily created series)
   std::map<std::string, prometheus::Counter*> requests_by_status_;
   std::vector<prometheus::Counter*> accepted_by_pos_;
+};
+
+// Forwards to another observer, except request-level events while closed: the start-up
+// warm-up request runs through it closed, so it never shows up in the exported counters.
+// Gauges always pass. open() is an atomic flag; the forwarded-to observer must outlive this.
+class GatedObserver : public scheduler::MetricsObserver {
+ public:
+  explicit GatedObserver(scheduler::MetricsObserver* inner) : inner_(inner) {}
+  void set_open(bool open) { open_.store(open, std::memory_order_relaxed); }
+
+  void OnRequestFinished(const scheduler::FinalResult& r, int prompt_tokens) override {
+    if (open()) inner_->OnRequestFinished(r, prompt_tokens);
+  }
+  void OnGenerationTokens(int n) override {
+    if (open()) inner_->OnGenerationTokens(n);
+  }
+  void OnFirstToken(double s) override {
+    if (open()) inner_->OnFirstToken(s);
+  }
+  void OnInterTokenLatency(double s) override {
+    if (open()) inner_->OnInterTokenLatency(s);
+  }
+  void OnQueueTime(double s) override {
+    if (open()) inner_->OnQueueTime(s);
+  }
+  void OnBatch(int n) override {
+    if (open()) inner_->OnBatch(n);
+  }
+  void OnStepPhase(scheduler::StepPhase p, double s) override {
+    if (open()) inner_->OnStepPhase(p, s);
+  }
+  void OnSpecDecode(int d, int a) override {
+    if (open()) inner_->OnSpecDecode(d, a);
+  }
+  void OnGauges(int running, int waiting, int total, int used) override {
+    inner_->OnGauges(running, waiting, total, used);
+  }
+
+ private:
+  bool open() const { return open_.load(std::memory_order_relaxed); }
+  scheduler::MetricsObserver* inner_;
+  std::atomic<bool> open_{false};
 };
 
 }  // namespace linspec::server

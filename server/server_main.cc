@@ -195,6 +195,7 @@ struct Backend {
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Engine> target;
   std::unique_ptr<engine::Engine> draft;
+  std::unique_ptr<GatedObserver> observer;  // closed during warm-up; outlives the scheduler
   std::unique_ptr<scheduler::Scheduler> scheduler;
 };
 
@@ -214,6 +215,7 @@ absl::StatusOr<int> SlotsFromBudget(const Flags& f, const std::string& model_dir
 
 absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMetrics* metrics,
                          Backend* b) {
+  b->observer = std::make_unique<GatedObserver>(metrics);
   auto tok = engine::LoadTokenizer(model_dir);
   if (!tok.ok()) return tok.status();
   b->tokenizer = std::move(*tok);
@@ -250,7 +252,7 @@ absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMet
   so.num_draft_tokens = f.num_draft_tokens;
   so.seed = f.seed;
   auto sched = scheduler::Scheduler::Create(so, b->target.get(), b->draft.get(), b->tokenizer.get(),
-                                            metrics);
+                                            b->observer.get());
   if (!sched.ok()) return sched.status();
   b->scheduler = std::move(*sched);
   return absl::OkStatus();
@@ -360,6 +362,7 @@ int Serve(const Flags& f, const std::string& model_dir, const sigset_t& signals)
         ChatTemplate::FromTokenizerConfig(ReadFileOrEmpty(model_dir + "/tokenizer_config.json")),
         [sched = backend.scheduler.get()] { return sched->Stats().healthy; });
     st = Warmup(backend);
+    backend.observer->set_open(true);
   }
   if (!st.ok()) {
     s.ctx().SetState(ServingState::kFailed);
