@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency from Debian bookworm packages (and the pinned npm
 # packages of the integration tests). Idempotent: does nothing when all are present.
+# LINSPEC_DEPS=build installs only what building the server needs (the container image).
 set -euo pipefail
+scope=${LINSPEC_DEPS:-all}
 cd "$(dirname "$0")/.."
 
 PKGS=(
@@ -9,9 +11,11 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libboost-dev libboost-system-dev
   nlohmann-json3-dev libre2-dev libsentencepiece-dev libopenblas-dev libspdlog-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev clang-format
-  nodejs npm prometheus
+  libgtest-dev libgmock-dev libbenchmark-dev
 )
+if [ "$scope" = all ]; then
+  PKGS+=(clang-format nodejs npm prometheus)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -30,7 +34,7 @@ if ((${#missing[@]})); then
 fi
 
 # Real clients used by the integration tests, pinned in tests/integration/package-lock.json.
-if [ -f tests/integration/package.json ]; then
+if [ "$scope" = all ] && [ -f tests/integration/package.json ]; then
   if [ ! -d tests/integration/node_modules ] || [ tests/integration/package-lock.json -nt tests/integration/node_modules ]; then
     (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
     touch tests/integration/node_modules
