@@ -3,6 +3,7 @@
 # tests and/or the step benchmark (CUDA engine + PyTorch baseline) and leaves logs and JSON in
 # $OUT (or ./cuda_out). Stages, in order given:
 #   tests | models-1.3b | profile-1.3b | cuda-1.3b | torch-1.3b | models-7b | cuda-7b | torch-7b
+#   | ab-1.3b | ab-7b (A/B of the kernel switches, see bench/cuda_notes.md)
 set -uo pipefail
 FINAL=${OUT:-$PWD/cuda_out}
 OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
@@ -49,6 +50,26 @@ for what in "$@"; do
         python3 bench/cuda_ncu_summary.py "$OUT/ncu_1.3b-$v-B$b.csv" | head -16
       done
       pack
+      ;;
+    ab-1.3b|ab-7b)  # same-process-kind A/B of the kernel switches (env), one JSON per config
+      shape=${what#ab-}
+      for v in plain augmented; do
+        for cfg in base:LINSPEC_CUDA_ATTN_SPLIT=1,LINSPEC_CUDA_NORM_VEC4=0,LINSPEC_CUDA_SKINNY_BIG_SMEM=0 \
+                   smem48:LINSPEC_CUDA_SKINNY_BIG_SMEM=0 new:LINSPEC_CUDA_GRAPHS=1; do
+          tag=${cfg%%:*} envs=${cfg#*:}
+          echo "== ab $shape-$v $tag ($envs)"
+          env ${envs//,/ } timeout 120 /tmp/dev/linspec-cuda-bench --model /tmp/models/$shape-$v \
+            --name "$shape-$v-$tag" --batches "${AB_BATCHES:-1,4,16,64}" --tokens 1,5 \
+            --json "$OUT/ab_$shape-$v-$tag.json" 2>&1 | tee "$OUT/ab_$shape-$v-$tag.log" | grep -v "^model"
+        done
+        if [ -x /tmp/dev/linspec-cuda-bench-old ]; then  # the previous commit's binary
+          echo "== ab $shape-$v old"
+          timeout 120 /tmp/dev/linspec-cuda-bench-old --model /tmp/models/$shape-$v \
+            --name "$shape-$v-old" --batches "${AB_BATCHES:-1,4,16,64}" --tokens 1,5 \
+            --json "$OUT/ab_$shape-$v-old.json" 2>&1 | tee "$OUT/ab_$shape-$v-old.log" | grep -v "^model"
+        fi
+        pack
+      done
       ;;
     cuda-1.3b|cuda-7b|torch-1.3b|torch-7b)
       kind=${what%-*} shape=${what#*-}

@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <cstdlib>
+
 #include "kernels/device_common.cuh"
 #include "kernels/elementwise.h"
 
@@ -19,11 +22,54 @@ __global__ void EmbeddingKernel(const T* __restrict__ table, const int32_t* __re
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = ToFloat(src[i]);
 }
 
+// AddRmsNormKernel for dim % 4 == 0: thread i owns the float4 chunks i, i + blockDim, ...
+// Sums the splits in split order (as SumSplits does), then adds them to x.
+template <typename W, typename O>
+__device__ __forceinline__ void AddRmsNormVec4(float* xr, const float* partials, int splits,
+                                               size_t split_stride, size_t row_off, const W* weight,
+                                               O* out, const int32_t* out_row_map, int r, int dim,
+                                               float eps, float* scratch) {
+  float4* x4 = reinterpret_cast<float4*>(xr);
+  const int n4 = dim / 4;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+    float4 v = x4[i];
+    if (splits > 0) {
+      const float4* p4 = reinterpret_cast<const float4*>(partials + row_off) + i;
+      const size_t stride4 = split_stride / 4;
+      float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 16
+      for (int sp = 0; sp < splits; ++sp) {
+        const float4 u = p4[sp * stride4];
+        t.x += u.x;
+        t.y += u.y;
+        t.z += u.z;
+        t.w += u.w;
+      }
+      v = make_float4(v.x + t.x, v.y + t.y, v.z + t.z, v.w + t.w);
+      x4[i] = v;
+    }
+    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+  }
+  ss = detail::BlockSum(ss, scratch);
+  const int orow = out_row_map ? out_row_map[r] : r;
+  if (orow < 0) return;
+  const float inv = rsqrtf(ss / dim + eps);
+  O* o = out + static_cast<size_t>(orow) * dim;
+  for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+    const float4 v = x4[i];
+    o[4 * i] = FromFloat<O>(v.x * inv * ToFloat(weight[4 * i]));
+    o[4 * i + 1] = FromFloat<O>(v.y * inv * ToFloat(weight[4 * i + 1]));
+    o[4 * i + 2] = FromFloat<O>(v.z * inv * ToFloat(weight[4 * i + 2]));
+    o[4 * i + 3] = FromFloat<O>(v.w * inv * ToFloat(weight[4 * i + 3]));
+  }
+}
+
 template <typename W, typename O>
 __global__ void AddRmsNormKernel(float* __restrict__ x, const float* __restrict__ partials,
                                  int splits, const W* __restrict__ weight, O* __restrict__ out,
                                  const int32_t* __restrict__ out_row_map, int rows, int dim,
-                                 float eps) {
+                                 float eps, bool vec4) {
   __shared__ float scratch[32];
   detail::PdlWait();
   detail::PdlTrigger();
@@ -31,6 +77,11 @@ __global__ void AddRmsNormKernel(float* __restrict__ x, const float* __restrict_
   float* xr = x + static_cast<size_t>(r) * dim;
   const size_t split_stride = static_cast<size_t>(rows) * dim;
   float ss = 0.f;
+  if (vec4) {  // dim % 4 == 0: float4 path: every split's load of a chunk in flight at once
+    AddRmsNormVec4(xr, partials, splits, split_stride, static_cast<size_t>(r) * dim, weight, out,
+                   out_row_map, r, dim, eps, scratch);
+    return;
+  }
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
     float v = xr[i];
     if (splits > 0) {
@@ -76,13 +127,26 @@ __global__ void LogitsArgmaxKernel(const float* __restrict__ partials, int split
   const size_t split_stride = static_cast<size_t>(rows) * vocab;
   float bv = -INFINITY;
   int bi = 0x7fffffff;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const size_t idx = static_cast<size_t>(r) * vocab + i;
-    const float v = SumSplits(partials, splits, split_stride, idx);
-    if (logits_out) logits_out[idx] = v;
-    if (v > bv || (v == bv && i < bi)) {
-      bv = v;
-      bi = i;
+  // kUnroll columns per thread per pass: their split loads are all in flight before the first
+  // compare (one block per row reads the whole vocabulary).
+  constexpr int kUnroll = 4;
+  const size_t row_off = static_cast<size_t>(r) * vocab;
+  for (int i0 = threadIdx.x; i0 < vocab; i0 += kUnroll * blockDim.x) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int i = i0 + u * blockDim.x;
+      v[u] = i < vocab ? SumSplits(partials, splits, split_stride, row_off + i) : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int i = i0 + u * blockDim.x;
+      if (i >= vocab) break;
+      if (logits_out) logits_out[row_off + i] = v[u];
+      if (v[u] > bv || (v[u] == bv && i < bi)) {
+        bv = v[u];
+        bi = i;
+      }
     }
   }
 #pragma unroll
@@ -111,7 +175,19 @@ __global__ void LogitsArgmaxKernel(const float* __restrict__ partials, int split
   }
 }
 
-int NormThreads(int dim) { return dim >= 1024 ? 1024 : dim >= 256 ? 256 : 128; }
+// The float4 norm path (LINSPEC_CUDA_NORM_VEC4=0 turns it off for A/B runs).
+bool NormVec4(int dim) {
+  static const bool enabled = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_NORM_VEC4");
+    return !(e && e[0] == '0');
+  }();
+  return enabled && dim % 4 == 0;
+}
+
+int NormThreads(int dim) {
+  if (NormVec4(dim)) return std::clamp((dim / 4 + 31) / 32 * 32, 128, 1024);  // one float4 each
+  return dim >= 1024 ? 1024 : dim >= 256 ? 256 : 128;
+}
 
 }  // namespace
 
@@ -136,7 +212,7 @@ cudaError_t AddRmsNorm(float* x, const float* partials, int splits, const void* 
     LINSPEC_DISPATCH_DTYPE(out_dtype, O, {
       e = detail::Launch(AddRmsNormKernel<W, O>, rows, threads, 0, stream, x, partials, splits,
                          static_cast<const W*>(weight), static_cast<O*>(out), out_row_map, rows,
-                         dim, eps);
+                         dim, eps, NormVec4(dim));
     });
   });
   return e;

@@ -7,6 +7,17 @@ namespace {
 
 using detail::FromFloat;
 
+// Writes one output element in the step's output dtype (one 4- or 2-byte store).
+__device__ __forceinline__ void StoreOut(void* out, DType dtype, size_t index, float v) {
+  if (dtype == DType::kF32) {
+    static_cast<float*>(out)[index] = v;
+    return;
+  }
+  const unsigned short bits = dtype == DType::kBF16 ? __bfloat16_as_ushort(__float2bfloat16(v))
+                                                    : __half_as_ushort(__float2half(v));
+  static_cast<unsigned short*>(out)[index] = bits;
+}
+
 constexpr int kQueryBatch = 8;
 
 struct SeqView {
@@ -25,27 +36,30 @@ struct SeqView {
   }
 };
 
-// Writes S (and z) back to the slot.
-template <int D>
-__device__ void StoreState(const LinearAttentionParams& p, float* srow, const float (&s)[D / 2],
-                           const float* zs, float* zdst, int j) {
+// Writes this block's S slice (and z, by column block 0 only: zdst null elsewhere) back.
+template <int D, int RPT>
+__device__ void StoreState(float* srow, const float (&s)[RPT], const float* zs, float* zdst) {
 #pragma unroll
-  for (int ii = 0; ii < D / 2; ++ii) srow[ii * D] = s[ii];
+  for (int ii = 0; ii < RPT; ++ii) srow[ii * D] = s[ii];
   if (zdst && threadIdx.x < D) zdst[threadIdx.x] = zs[threadIdx.x];
 }
 
-// One block per (sequence, kv head); 2*D threads: thread (hf, j) owns S[hf*D/2 .. +D/2][j].
-template <int D, typename O>
+// One block per (sequence, kv head, column block); NC column blocks split the D v-columns of
+// S (the q.S product, the local v sums, the conv term and the fold are separable over them).
+// 2*D threads; R = 2*NC row groups: thread (hf, j) owns S[hf*RPT .. +RPT][c0 + j] with
+// c0 = blockIdx.z * D / NC. Every column block computes q/k (full rows) itself.
+template <int D, int NC>
 // Two blocks per multiprocessor (<= 128 registers at D = 128): one block alone cannot keep
 // enough S loads in flight (measured: 138 registers -> 1 block/SM cost 10-40% of the step).
 __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentionParams p) {
+  constexpr int DC = D / NC, R = 2 * NC, RPT = D / R;
   extern __shared__ float smem[];
   const int seg_cap = max(p.group_size, kPlainSegment);
   float* ks = smem;                         // [seg_cap][D]
   float* qs = ks + seg_cap * D;             // [kQueryBatch][D]
   float* ws = qs + kQueryBatch * D;         // [kQueryBatch][seg_cap]
-  float* red = ws + kQueryBatch * seg_cap;  // [kQueryBatch][D]
-  float* zs = red + kQueryBatch * D;        // [D]
+  float* red = ws + kQueryBatch * seg_cap;  // [R - 1][kQueryBatch][DC] (<= 2 kQueryBatch D)
+  float* zs = red + 2 * kQueryBatch * D;    // [D]
   float* den = zs + D;                      // [kQueryBatch]
   float* cv = den + kQueryBatch;            // [kQueryBatch][D] conv terms
 
@@ -57,18 +71,20 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   const size_t new_base = (static_cast<size_t>(sq.token_offset) * p.kv_heads + h) * D;
   const SeqView view{p.ring_k + ring_base, p.ring_v + ring_base, p.k + new_base, p.v + new_base,
                      sq.start_pos,         p.ring_size,          p.kv_heads * D};
-  const int tid = threadIdx.x, j = tid % D, hf = tid / D;
+  const int tid = threadIdx.x, j = tid % DC, hf = tid / DC;
+  const int c0 = NC == 1 ? 0 : blockIdx.z * DC, col = c0 + j;
   const int warp = tid >> 5, lane = tid & 31, nwarps = blockDim.x >> 5;
   const int qpk = p.heads / p.kv_heads;
   const bool aug = p.group_size > 0;
 
   float* srow =
-      p.state + ((static_cast<size_t>(sq.slot) * p.kv_heads + h) * D + hf * (D / 2)) * D + j;
-  float* zdst = p.z ? p.z + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D : nullptr;
-  float s[D / 2];
+      p.state + ((static_cast<size_t>(sq.slot) * p.kv_heads + h) * D + hf * RPT) * D + col;
+  float* zsrc = p.z ? p.z + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D : nullptr;
+  float* zdst = NC == 1 || blockIdx.z == 0 ? zsrc : nullptr;
+  float s[RPT];
 #pragma unroll
-  for (int ii = 0; ii < D / 2; ++ii) s[ii] = srow[ii * D];
-  if (tid < D) zs[tid] = zdst ? zdst[tid] : 0.f;
+  for (int ii = 0; ii < RPT; ++ii) s[ii] = srow[ii * D];
+  if (tid < D) zs[tid] = zsrc ? zsrc[tid] : 0.f;
   detail::PdlWait();  // q/k/v partials come from the QKV projection
   detail::PdlTrigger();
 
@@ -153,22 +169,25 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
       for (int qi = 0; qi < kQueryBatch; ++qi) {
         float g = 0.f;
         if (qi < nqb) {
-          const float* qrow = qs + qi * D + hf * (D / 2);
+          const float* qrow = qs + qi * D + hf * RPT;
 #pragma unroll
-          for (int ii = 0; ii < D / 2; ++ii) g += qrow[ii] * s[ii];
+          for (int ii = 0; ii < RPT; ++ii) g += qrow[ii] * s[ii];
         }
         acc[qi] = aug ? p.global_scale * g : g;
       }
 #pragma unroll 4
-      for (int si = hf; si < len; si += 2) {
-        const float vj = view.V(pos + si)[j];
+      for (int si = hf; si < len; si += R) {
+        const float vj = view.V(pos + si)[col];
 #pragma unroll
         for (int qi = 0; qi < kQueryBatch; ++qi) acc[qi] += ws[qi * seg_cap + si] * vj;
       }
-      if (hf == 1) {
+      if (hf > 0) {
 #pragma unroll
-        for (int qi = 0; qi < kQueryBatch; ++qi) red[qi * D + j] = acc[qi];
-        // The conv term, once per token (its q heads share it), while half 0 waits.
+        for (int qi = 0; qi < kQueryBatch; ++qi)
+          red[((hf - 1) * kQueryBatch + qi) * DC + j] = acc[qi];
+      }
+      if (hf == 1) {
+        // The conv term, once per token (its q heads share it), while row group 0 waits.
         if (p.conv_taps > 0) {
           int last_t = -1;
           float conv = 0.f;
@@ -179,11 +198,11 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
 #pragma unroll 8
               for (int c = 0; c < p.conv_taps; ++c) {
                 const int src = t - p.conv_taps + 1 + c;
-                if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * view.V(src)[j];
+                if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * view.V(src)[col];
               }
               last_t = t;
             }
-            cv[qi * D + j] = conv;
+            cv[qi * DC + j] = conv;
           }
         }
       }
@@ -194,13 +213,16 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
           if (qi >= nqb) break;
           const int query = qb + qi;
           const int t = qstart + query / qpk, hq = h * qpk + query % qpk;
-          float o = acc[qi] + red[qi * D + j];
+          float o = acc[qi];
+#pragma unroll
+          for (int r = 1; r < R; ++r) o += red[((r - 1) * kQueryBatch + qi) * DC + j];
           if (!aug) o *= p.global_scale;
           if (p.normalize) o /= den[qi];
-          if (p.conv_taps > 0) o += cv[qi * D + j];
-          static_cast<O*>(
-              p.out)[(static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D +
-                     j] = FromFloat<O>(o);
+          if (p.conv_taps > 0) o += cv[qi * DC + j];
+          StoreOut(
+              p.out, p.out_dtype,
+              (static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D + col,
+              o);
         }
       }
       __syncthreads();
@@ -210,14 +232,14 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
     const bool has_pending = seg_end > sq.commit_pos;
     if (complete && !(has_pending && seg_end == end)) {
       if (has_pending && !stored) {
-        if (folded_committed) StoreState<D>(p, srow, s, zs, zdst, j);
+        if (folded_committed) StoreState<D>(srow, s, zs, zdst);
         stored = true;
       }
       for (int si = 0; si < len; ++si) {
-        const float vj = view.V(pos + si)[j];
-        const float* krow = ks + si * D + hf * (D / 2);
+        const float vj = view.V(pos + si)[col];
+        const float* krow = ks + si * D + hf * RPT;
 #pragma unroll
-        for (int ii = 0; ii < D / 2; ++ii) s[ii] += krow[ii] * vj;
+        for (int ii = 0; ii < RPT; ++ii) s[ii] += krow[ii] * vj;
       }
       __syncthreads();
       if (tid < D && p.normalize) {
@@ -230,12 +252,13 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
     pos = seg_end;
   }
   __syncthreads();
-  if (!stored && folded_committed) StoreState<D>(p, srow, s, zs, zdst, j);
+  if (!stored && folded_committed) StoreState<D>(srow, s, zs, zdst);
 
-  // New tokens' k^/v into the ring (all ring reads of this block are done).
+  // New tokens' k^/v into the ring, this block's columns only (all ring reads of this block
+  // are done; other column blocks read no ring row written here when ColumnSplitSafe holds).
   const int first = max(sq.start_pos, end - p.ring_size);
-  for (int idx = tid; idx < (end - first) * D; idx += blockDim.x) {
-    const int pos = first + idx / D, d = idx % D;
+  for (int idx = tid; idx < (end - first) * DC; idx += blockDim.x) {
+    const int pos = first + idx / DC, d = c0 + idx % DC;
     const size_t src =
         (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
     const size_t dst =
@@ -245,32 +268,47 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   }
 }
 
-template <int D, typename O>
-cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
+template <int D, int NC>
+cudaError_t LaunchDN(const LinearAttentionParams& p, cudaStream_t stream) {
   const int seg_cap = std::max(p.group_size, kPlainSegment);
   const size_t smem = sizeof(float) * (seg_cap * D + kQueryBatch * D + kQueryBatch * seg_cap +
-                                       kQueryBatch * D + D + kQueryBatch + kQueryBatch * D);
+                                       2 * kQueryBatch * D + D + kQueryBatch + kQueryBatch * D);
   if (smem > 48 * 1024) {
     cudaError_t e =
-        cudaFuncSetAttribute(LinearAttentionKernel<D, O>,
+        cudaFuncSetAttribute(LinearAttentionKernel<D, NC>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (e != cudaSuccess) return e;
   }
-  dim3 grid(p.num_seqs, p.kv_heads);
-  return detail::Launch(LinearAttentionKernel<D, O>, grid, 2 * D, smem, stream, p);
+  dim3 grid(p.num_seqs, p.kv_heads, NC);
+  return detail::Launch(LinearAttentionKernel<D, NC>, grid, 2 * D, smem, stream, p);
 }
 
-template <typename O>
+template <int D>
+cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
+  switch (p.column_split) {
+    case 1:
+      return LaunchDN<D, 1>(p, stream);
+    case 2:
+      return LaunchDN<D, 2>(p, stream);
+    case 4:
+      return LaunchDN<D, 4>(p, stream);
+    case 8:
+      return LaunchDN<D, 8>(p, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
 cudaError_t LaunchTyped(const LinearAttentionParams& p, cudaStream_t stream) {
   switch (p.head_dim) {
     case 16:
-      return LaunchD<16, O>(p, stream);
+      return LaunchD<16>(p, stream);
     case 32:
-      return LaunchD<32, O>(p, stream);
+      return LaunchD<32>(p, stream);
     case 64:
-      return LaunchD<64, O>(p, stream);
+      return LaunchD<64>(p, stream);
     case 128:
-      return LaunchD<128, O>(p, stream);
+      return LaunchD<128>(p, stream);
     default:
       return cudaErrorInvalidValue;
   }
@@ -280,16 +318,15 @@ cudaError_t LaunchTyped(const LinearAttentionParams& p, cudaStream_t stream) {
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.num_seqs <= 0) return cudaSuccess;
-  if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.ring_size <= 0) {
+  if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.ring_size <= 0 ||
+      p.column_split > p.head_dim / 2) {
     return cudaErrorInvalidValue;
   }
   switch (p.out_dtype) {
     case DType::kF32:
-      return LaunchTyped<float>(p, stream);
     case DType::kBF16:
-      return LaunchTyped<__nv_bfloat16>(p, stream);
     case DType::kF16:
-      return LaunchTyped<__half>(p, stream);
+      return LaunchTyped(p, stream);
   }
   return cudaErrorInvalidValue;
 }

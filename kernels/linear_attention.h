@@ -75,6 +75,10 @@ struct LinearAttentionParams {
   FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
   void* out = nullptr;
   DType out_dtype = DType::kF32;
+  // Column blocks per (sequence, kv head): 1, 2, 4 or 8 (<= head_dim / 2). More blocks stream
+  // S when the batch is small. > 1 only when every sequence is ColumnSplitSafe (the column
+  // blocks of a head read whole k^ rows of the ring that another may overwrite otherwise).
+  int column_split = 1;
 };
 
 inline constexpr int kPlainSegment = 16;
@@ -88,6 +92,20 @@ inline int RingSizeFor(int group_size, int conv_taps, int max_pending) {
 inline int64_t FoldPosAfter(int64_t fold_pos, int64_t commit_pos, int group_size) {
   if (group_size <= 0) return std::max(fold_pos, commit_pos);
   return std::max(fold_pos, commit_pos / group_size * group_size);
+}
+
+// True when the sequence's ring reads and writes cannot alias: every decode, verify and draft
+// step (RingSizeFor), and prefill chunks no longer than the ring.
+inline bool ColumnSplitSafe(const LinearAttentionSeq& s, int ring_size) {
+  return s.start_pos - s.fold_pos + s.num_new <= ring_size;
+}
+
+// The smallest power-of-two column split (<= max_split, <= head_dim / 2) that gives at least
+// min_blocks blocks for `pairs` (sequence, kv head) pairs.
+inline int ChooseColumnSplit(int pairs, int head_dim, int min_blocks, int max_split) {
+  int nc = 1;
+  while (nc * 2 <= std::min({max_split, 8, head_dim / 2}) && pairs * nc < min_blocks) nc *= 2;
+  return nc;
 }
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream);

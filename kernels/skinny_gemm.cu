@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/device_common.cuh"
 #include "kernels/skinny_gemm.h"
@@ -10,7 +11,23 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = 32;  // two m16 tiles
 constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
-constexpr int kMaxSmemBytes = 48 * 1024;
+// The activation slice lives in shared memory: up to 160 KB (opt-in above 48 KB), so 64-row
+// batches can use k slices of up to 1248 columns: fewer split-K partials to write and re-read.
+// LINSPEC_CUDA_SKINNY_BIG_SMEM=0 keeps the 48 KB bound (A/B runs). Bounded by the device's
+// opt-in maximum.
+int MaxSmemBytes() {
+  static const int bytes = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_SKINNY_BIG_SMEM");
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+            cudaSuccess) {
+      optin = 0;
+    }
+    return e && e[0] == '0' ? 48 * 1024 : std::max(48 * 1024, std::min(160 * 1024, optin));
+  }();
+  return bytes;
+}
 
 template <typename T>
 __device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -156,7 +173,7 @@ int NumTiles(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8; }
 
 int MaxKSlice(int m) {
   const int rows = NumTiles(m) * 8;
-  int ks = (kMaxSmemBytes / (rows * 2) - 8) / 32 * 32;
+  int ks = (MaxSmemBytes() / (rows * 2) - 8) / 32 * 32;
   return std::max(32, ks);
 }
 
@@ -171,6 +188,12 @@ cudaError_t Launch(const void* w, const void* x, float* partials, int m, int n, 
                    cudaStream_t stream, const float* gu = nullptr, int gu_splits = 0) {
   const int splits = (k + ks - 1) / ks;
   const size_t smem = static_cast<size_t>(NT) * 8 * (ks / 8 + 1) * sizeof(uint4);
+  if (smem > 48 * 1024) {  // once per instantiation; the bound never changes in a process
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(SkinnyGemmKernel<T, NT, kSwiGlu>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, MaxSmemBytes());
+    if (attr != cudaSuccess) return attr;
+  }
   dim3 grid((n + kRowsPerBlock - 1) / kRowsPerBlock, splits);
   return detail::Launch(SkinnyGemmKernel<T, NT, kSwiGlu>, grid, kWarps * 32, smem, stream,
                         static_cast<const T*>(w), static_cast<const T*>(x), gu, gu_splits, partials,

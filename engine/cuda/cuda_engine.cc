@@ -68,6 +68,19 @@ absl::Status CudaEngine::UploadPlan(const StepPlan& plan) {
   return absl::OkStatus();
 }
 
+// Small batches split each (sequence, kv head)'s attention over column blocks so that at least
+// one block per multiprocessor streams S (decode/verify steps; long prefill chunks are not
+// ColumnSplitSafe and keep one block).
+CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits) const {
+  bool safe = true;
+  for (const auto& s : plan.seqs) safe = safe && kernels::ColumnSplitSafe(s, ring_size_);
+  const int min_blocks = attn_min_blocks_ > 0 ? attn_min_blocks_ : gemm_->num_sms();
+  const int split = safe ? kernels::ChooseColumnSplit(plan.num_seqs * config_.num_key_value_heads,
+                                                      config_.head_dim, min_blocks, attn_split_max_)
+                         : 1;
+  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows, logits, split};
+}
+
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
 absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   const ModelConfig& c = config_;
@@ -117,6 +130,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.qkv_rows = n;
     p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
     p.feature_map = Kind(c.linear_attention.feature_map);
+    p.column_split = shape.attn_split;
     LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
     RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
@@ -174,7 +188,7 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  const StepShape shape{plan.num_tokens, plan.num_seqs, plan.num_rows, options.want_logits};
+  const StepShape shape = ShapeOf(plan, options.want_logits);
   RETURN_IF_ERROR(Fail(UploadPlan(plan)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));
   const size_t rows = plan.num_rows, vocab = config_.vocab_size;
@@ -205,7 +219,7 @@ absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, i
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  const StepShape shape{plan.num_tokens, plan.num_seqs, plan.num_rows, false};
+  const StepShape shape = ShapeOf(plan, false);
   RETURN_IF_ERROR(Fail(UploadPlan(plan)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));  // warm-up (and capture)
   cudaEvent_t start, stop;

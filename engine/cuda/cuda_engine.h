@@ -75,8 +75,10 @@ class CudaEngine final : public Engine {
   struct StepShape {
     int tokens, seqs, rows;
     bool logits;
+    int attn_split;  // LinearAttentionParams::column_split of every layer
     bool operator<(const StepShape& o) const {
-      return std::tie(tokens, seqs, rows, logits) < std::tie(o.tokens, o.seqs, o.rows, o.logits);
+      return std::tie(tokens, seqs, rows, logits, attn_split) <
+             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split);
     }
   };
 
@@ -87,6 +89,7 @@ class CudaEngine final : public Engine {
   absl::Status AllocateStepBuffers();
   absl::Status TuneGemms();
   absl::Status UploadPlan(const StepPlan& plan);
+  StepShape ShapeOf(const StepPlan& plan, bool logits) const;
   absl::Status EnqueueStep(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);
   absl::Status CheckSlot(SlotId slot) const;
@@ -97,6 +100,8 @@ class CudaEngine final : public Engine {
   int max_pending_ = 0;
   int max_tokens_ = 0;
   int ring_size_ = 0;
+  int attn_split_max_ = 8;   // LINSPEC_CUDA_ATTN_SPLIT (1 = one block per sequence and head)
+  int attn_min_blocks_ = 0;  // LINSPEC_CUDA_ATTN_BLOCKS (0 = one per multiprocessor)
   int64_t slot_bytes_ = 0;
   int64_t weight_bytes_ = 0;
   bool healthy_ = true;

@@ -77,6 +77,12 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   max_tokens_ = options.max_batch_tokens;
   const auto& la = config_.linear_attention;
   ring_size_ = kernels::RingSizeFor(la.group_size, la.conv_taps, max_pending_);
+  if (const char* a = std::getenv("LINSPEC_CUDA_ATTN_SPLIT"); a && *a) {
+    attn_split_max_ = std::max(1, std::atoi(a));
+  }
+  if (const char* a = std::getenv("LINSPEC_CUDA_ATTN_BLOCKS"); a && *a) {
+    attn_min_blocks_ = std::max(0, std::atoi(a));
+  }
   if (const char* g = std::getenv("LINSPEC_CUDA_GRAPHS"); g && std::string(g) == "0") {
     use_graphs_ = false;
   }

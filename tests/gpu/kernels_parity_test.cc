@@ -32,6 +32,7 @@ class KernelParity : public ::testing::Test {
     LINSPEC_SKIP_WITHOUT_GPU();
     rng_.seed(testing::TestSeed());
   }
+  void AddRmsNormCase(int dim, int splits);
   std::mt19937 rng_;
 };
 
@@ -41,7 +42,8 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
   };
   const Shape shapes[] = {{1, 1, 32, 1},       {1, 300, 1024, 0},  {3, 129, 96, 2},
                           {8, 512, 2048, 0},   {13, 77, 4128, 5},  {33, 260, 512, 0},
-                          {64, 1000, 2048, 0}, {64, 128, 5632, 0}, {17, 64, 64, 64}};
+                          {64, 1000, 2048, 0}, {64, 128, 5632, 0}, {17, 64, 64, 64},
+                          {64, 300, 2048, 1},  {32, 200, 5632, 1}};  // > 48 KB of smem
   for (const DType dt : {DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
       SCOPED_TRACE(::testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k
@@ -118,8 +120,16 @@ TEST_F(KernelParity, EmbeddingGather) {
   EXPECT_EQ(x.Download(), want);
 }
 
+// dim 2048 / 4100 take the float4 path (4100: more chunks than threads), 2050 the scalar one.
 TEST_F(KernelParity, AddRmsNormWithSplitsAndRowMap) {
-  const int rows = 9, dim = 2048, splits = 3;
+  for (auto [dim, splits] : {std::pair{2048, 3}, std::pair{4100, 17}, std::pair{2050, 5}}) {
+    SCOPED_TRACE(::testing::Message() << "dim " << dim << " splits " << splits);
+    AddRmsNormCase(dim, splits);
+  }
+}
+
+void KernelParity::AddRmsNormCase(int dim, int splits) {
+  const int rows = 9;
   auto x = RandomVec(rng_, size_t(rows) * dim, -3, 3);
   auto partials = RandomVec(rng_, size_t(splits) * rows * dim);
   auto weight = RandomVec(rng_, dim, 0.5, 1.5);
@@ -208,8 +218,9 @@ struct AttnCase {
 };
 
 // Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
-// compares outputs, S, z and the ring with the token-by-token CPU twin.
-void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
+// compares outputs, S, z and the ring with the token-by-token CPU twin. column_split > 1 keeps
+// prefill chunks ColumnSplitSafe (as the engine does).
+void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split) {
   const int slots = 6, max_pending = 9;
   const int ring = RingSizeFor(c.group, c.conv, max_pending);
   const int nseq = 5;
@@ -231,6 +242,7 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
     s.start_pos = committed + old_pending;
     s.num_new = kind == 0 ? 1 : kind == 1 ? U(2, 9) : kind == 2 ? 1 : U(2, 150);
     if (kind == 3 && s.fold_pos < committed) s.num_new = U(2, 40);
+    if (column_split > 1) s.num_new = std::min(s.num_new, ring - (s.start_pos - s.fold_pos));
     s.commit_pos = (kind == 0 || kind == 3) ? s.start_pos + s.num_new : committed;
     s.token_offset = tokens;
     tokens += s.num_new;
@@ -282,6 +294,8 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c) {
   p.global_scale = c.group > 0 ? 0.37f : 0.8f;
   p.out_dtype = DType::kF32;
   LinearAttentionParams hp = p;
+  for (const auto& sq : seqs) ASSERT_TRUE(column_split == 1 || ColumnSplitSafe(sq, ring));
+  p.column_split = column_split;
   p.seqs = dseqs.get();
   p.state = dstate.get();
   p.z = c.normalize ? dz.get() : nullptr;
@@ -344,12 +358,14 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
       {16, 16, 128, 0, 0, false, true}, {4, 2, 64, 0, 0, true, true},
       {6, 3, 16, 8, 3, false, true},
   };
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < 4; ++rep) {
     for (const AttnCase& c : cases) {
-      SCOPED_TRACE(::testing::Message() << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
-                                        << " G=" << c.group << " C=" << c.conv << " norm="
-                                        << c.normalize << " fused=" << c.fused << " rep=" << rep);
-      RunAttentionCase(rng_, c);
+      const int split = std::min(1 << rep, c.d / 2);  // column blocks: 1, 2, 4, 8
+      SCOPED_TRACE(::testing::Message()
+                   << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G=" << c.group
+                   << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
+                   << " rep=" << rep << " column_split=" << split);
+      RunAttentionCase(rng_, c, split);
     }
   }
 }

@@ -126,5 +126,22 @@ TEST(StepPlan, RingIsLargeEnoughForAnySchedule) {
   }
 }
 
+// The attention column split: enough blocks for small batches, powers of two within bounds,
+// and only for sequences whose ring reads and writes cannot alias.
+TEST(StepPlan, AttentionColumnSplit) {
+  EXPECT_EQ(kernels::ChooseColumnSplit(16, 128, 132, 8), 8);   // 1.3B B=1
+  EXPECT_EQ(kernels::ChooseColumnSplit(64, 128, 132, 8), 4);   // B=4
+  EXPECT_EQ(kernels::ChooseColumnSplit(256, 128, 132, 8), 1);  // B=16
+  EXPECT_EQ(kernels::ChooseColumnSplit(16, 128, 132, 1), 1);   // LINSPEC_CUDA_ATTN_SPLIT=1
+  EXPECT_EQ(kernels::ChooseColumnSplit(1, 16, 132, 64), 8);    // capped at 8 and D / 2
+  EXPECT_EQ(kernels::ChooseColumnSplit(1, 4, 132, 8), 2);
+  kernels::LinearAttentionSeq s;
+  s.fold_pos = 64;
+  s.start_pos = 70;
+  s.num_new = 10;
+  EXPECT_TRUE(kernels::ColumnSplitSafe(s, 16));
+  EXPECT_FALSE(kernels::ColumnSplitSafe(s, 15));
+}
+
 }  // namespace
 }  // namespace linspec::engine::cuda
