@@ -21,8 +21,13 @@ AcceptResult AcceptSampled(const SampledAcceptInput& in) {
   AcceptResult r;
   const int k = static_cast<int>(in.drafts.size());
   const int vocab = in.vocab;
+  auto target_row = [&](int i) -> const float* {
+    if (in.target_row) return in.target_row(i);
+    return in.target_probs.data() + static_cast<size_t>(i) * vocab;
+  };
+  thread_local std::vector<float> residual;  // reused across calls: no allocation per row
   for (int i = 0; i < k; ++i) {
-    const float* p = in.target_probs.data() + static_cast<size_t>(i) * vocab;
+    const float* p = target_row(i);
     const float* q =
         in.draft_probs.empty() ? nullptr : in.draft_probs.data() + static_cast<size_t>(i) * vocab;
     const engine::TokenId d = in.drafts[i];
@@ -34,7 +39,7 @@ AcceptResult AcceptSampled(const SampledAcceptInput& in) {
       ++r.num_accepted;
       continue;
     }
-    std::vector<float> residual(vocab);
+    residual.resize(vocab);
     double mass = 0;
     for (int v = 0; v < vocab; ++v) {
       const double qv = q ? q[v] : (v == d ? 1.0 : 0.0);
@@ -47,7 +52,7 @@ AcceptResult AcceptSampled(const SampledAcceptInput& in) {
     r.next = mass > 0 ? SampleFromProbs(residual.data(), vocab, u) : SampleFromProbs(p, vocab, u);
     return r;
   }
-  const float* bonus = in.target_probs.data() + static_cast<size_t>(k) * vocab;
+  const float* bonus = target_row(k);
   r.next =
       SampleFromProbs(bonus, vocab, UniformAt(in.seed, in.first_index + k, RandomStream::kTarget));
   return r;

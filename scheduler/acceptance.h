@@ -10,6 +10,7 @@
 #define LINSPEC_SCHEDULER_ACCEPTANCE_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/types/span.h"
 #include "engine/types.h"
@@ -33,6 +34,10 @@ struct SampledAcceptInput {
   // proposal does not depend on the acceptance coins.
   absl::Span<const float> draft_probs;
   absl::Span<const float> target_probs;  // k + 1 rows, [k + 1, vocab], already transformed
+  // Alternative to target_probs: returns target row i (0..k), already transformed. Called at
+  // most once per row, in increasing order, and only for rows the acceptance reaches (rows
+  // after a rejection are never computed); the pointer must stay valid until the next call.
+  std::function<const float*(int)> target_row;
   int vocab = 0;
   uint64_t seed = 0;
   uint64_t first_index = 0;  // output index of the first draft

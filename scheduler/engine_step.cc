@@ -196,16 +196,14 @@ absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, 
     acc = AcceptGreedy(draft.tokens, absl::MakeConstSpan(result_.argmax).subspan(first_row, k + 1));
   } else {
     const int vocab = result_.vocab_size;
-    std::vector<float> target_probs;
-    target_probs.reserve(static_cast<size_t>(k + 1) * vocab);
-    for (int i = 0; i <= k; ++i) {
-      ToProbs(Row(first_row + i), vocab, seq->request.sampling, &probs_);
-      target_probs.insert(target_probs.end(), probs_.begin(), probs_.end());
-    }
     SampledAcceptInput in;
     in.drafts = draft.tokens;
     in.draft_probs = draft.probs;
-    in.target_probs = target_probs;
+    // Rows are transformed lazily, one at a time: rows after a rejection are never computed.
+    in.target_row = [&](int i) {
+      ToProbs(Row(first_row + i), vocab, seq->request.sampling, &probs_);
+      return static_cast<const float*>(probs_.data());
+    };
     in.vocab = vocab;
     in.seed = seq->seed;
     in.first_index = seq->num_generated();

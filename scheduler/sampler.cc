@@ -1,7 +1,9 @@
 #include "scheduler/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 namespace linspec::scheduler {
@@ -15,34 +17,132 @@ uint64_t SplitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Keeps the top_k most likely tokens and then the top_p nucleus; zeroes the rest.
-void Truncate(int vocab, const SamplingParams& params, std::vector<float>* probs) {
+constexpr int kLanes = 8;    // independent accumulators so reductions vectorize
+constexpr int kBlock = 256;  // SampleFromProbs skips whole blocks by their sums
+
+// Per-thread scratch, reused across rows: no allocation per sampled row once warm.
+struct Scratch {
+  std::vector<uint64_t> keys;
+  std::vector<double> block_sums;
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// exp(x) for x <= 0 (Cephes expf polynomial, ~1 ulp); 0 below the float normal range.
+// Branch-free, with integer selects (float compares block if-conversion under the default
+// -ftrapping-math), so that the loop calling it vectorizes. For x <= 0, x < -87 exactly
+// when its bit pattern is above that of -87.
+inline float ExpNonPositive(float x) {
+  constexpr uint32_t kMinus87 = 0xC2AE0000u;
+  const uint32_t ux = std::bit_cast<uint32_t>(x);
+  const uint32_t tiny = 0u - static_cast<uint32_t>(ux > kMinus87);  // all ones when tiny
+  const float xc = std::bit_cast<float>(ux ^ ((ux ^ kMinus87) & tiny));
+  // round(x / ln2) by the 1.5 * 2^23 trick; its low mantissa bits hold the integer.
+  const float shifted = xc * 1.44269504088896341f + 12582912.0f;
+  const float n = shifted - 12582912.0f;
+  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const int32_t ni = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(12582912.0f);
+  const uint32_t bits = static_cast<uint32_t>(ni + 127) << 23;
+  const uint32_t scaled = std::bit_cast<uint32_t>(e * std::bit_cast<float>(bits));
+  return std::bit_cast<float>(scaled & ~tiny);
+}
+
+float MaxOf(const float* x, int n) {
+  float m[kLanes];
+  for (int j = 0; j < kLanes; ++j) m[j] = x[0];
+  int v = 0;
+  for (; v + kLanes <= n; v += kLanes) {
+    for (int j = 0; j < kLanes; ++j) m[j] = m[j] > x[v + j] ? m[j] : x[v + j];
+  }
+  for (; v < n; ++v) m[0] = std::max(m[0], x[v]);
+  return *std::max_element(m, m + kLanes);
+}
+
+double SumOf(const float* x, int n) {
+  double acc[kLanes] = {};
+  int v = 0;
+  for (; v + kLanes <= n; v += kLanes) {
+    for (int j = 0; j < kLanes; ++j) acc[j] += x[v + j];
+  }
+  for (; v < n; ++v) acc[0] += x[v];
+  return std::accumulate(acc, acc + kLanes, 0.0);
+}
+
+// w[v] = exp((logits[v] - max) / t) (a vectorized loop); returns sum(w).
+double ExpWeights(const float* logits, int n, float inv_t, float* w) {
+  const float max_logit = MaxOf(logits, n);
+  for (int v = 0; v < n; ++v) w[v] = ExpNonPositive((logits[v] - max_logit) * inv_t);
+  return SumOf(w, n);
+}
+
+// Sort key of token v with weight w >= 0: larger key = more likely, ties broken by lower id
+// first (the order top-k and top-p are defined by). Non-negative floats order as their bits.
+inline uint64_t KeyOf(float w, int v) {
+  return (static_cast<uint64_t>(std::bit_cast<uint32_t>(w)) << 32) |
+         (0xFFFFFFFFu - static_cast<uint32_t>(v));
+}
+inline int IdOf(uint64_t key) { return static_cast<int>(0xFFFFFFFFu - (key & 0xFFFFFFFFu)); }
+inline float WeightOf(uint64_t key) {
+  return std::bit_cast<float>(static_cast<uint32_t>(key >> 32));
+}
+
+// Orders keys so that its first `keep_k` entries are the top keep_k (sorted when use_p, and
+// for top-p alone only growing prefixes are sorted until the nucleus is complete). Returns
+// the number of tokens kept: the same set a full sort would keep.
+int SelectKept(std::vector<uint64_t>& keys, int keep_k, bool use_p, double top_p, double total) {
+  const int n = static_cast<int>(keys.size());
+  uint64_t* first = keys.data();
+  const std::greater<uint64_t> more_likely;
+  if (keep_k < n) std::nth_element(first, first + keep_k - 1, first + n, more_likely);
+  if (!use_p) return keep_k;
+  if (keep_k < n) {
+    total = 0;  // the nucleus is taken within the top k, as before
+    for (int i = 0; i < keep_k; ++i) total += WeightOf(first[i]);
+  }
+  const double threshold = top_p * total;
+  double cum = 0;
+  int lo = 0;
+  int chunk = 64;
+  while (lo < keep_k) {
+    const int hi = std::min(keep_k, lo + chunk);
+    if (hi < keep_k) std::nth_element(first + lo, first + hi - 1, first + keep_k, more_likely);
+    std::sort(first + lo, first + hi, more_likely);
+    for (int i = lo; i < hi; ++i) {
+      cum += WeightOf(first[i]);
+      if (cum >= threshold) return i + 1;
+    }
+    lo = hi;
+    chunk *= 2;
+  }
+  return keep_k;
+}
+
+// Keeps the top_k most likely tokens and then the top_p nucleus of the weights w; zeroes the
+// rest. Returns the kept mass.
+double Truncate(int vocab, const SamplingParams& params, double total, float* w) {
   const bool use_k = params.top_k > 0 && params.top_k < vocab;
   const bool use_p = params.top_p < 1.0f;
-  if (!use_k && !use_p) return;
-  std::vector<int> order(vocab);
-  std::iota(order.begin(), order.end(), 0);
-  const int keep_k = use_k ? params.top_k : vocab;
-  auto more_likely = [&](int a, int b) {
-    return (*probs)[a] > (*probs)[b] || ((*probs)[a] == (*probs)[b] && a < b);
-  };
-  std::partial_sort(order.begin(), order.begin() + keep_k, order.end(), more_likely);
-  int keep = keep_k;
-  if (use_p) {
-    double total = 0;
-    for (int i = 0; i < keep_k; ++i) total += (*probs)[order[i]];
-    double cum = 0;
-    for (int i = 0; i < keep_k; ++i) {
-      cum += (*probs)[order[i]];
-      if (cum >= params.top_p * total) {
-        keep = i + 1;
-        break;
-      }
-    }
+  if (!use_k && !use_p) return total;
+  std::vector<uint64_t>& keys = ThreadScratch().keys;
+  keys.resize(vocab);
+  for (int v = 0; v < vocab; ++v) keys[v] = KeyOf(w[v], v);
+  const int keep = SelectKept(keys, use_k ? params.top_k : vocab, use_p, params.top_p, total);
+  std::fill(w, w + vocab, 0.0f);
+  double kept_mass = 0;
+  for (int i = 0; i < keep; ++i) {
+    w[IdOf(keys[i])] = WeightOf(keys[i]);
+    kept_mass += WeightOf(keys[i]);
   }
-  std::vector<float> kept(vocab, 0.0f);
-  for (int i = 0; i < keep; ++i) kept[order[i]] = (*probs)[order[i]];
-  probs->swap(kept);
+  return kept_mass;
 }
 
 }  // namespace
@@ -57,37 +157,44 @@ double UniformAt(uint64_t seed, uint64_t index, RandomStream stream) {
 
 void ToProbs(const float* logits, int vocab, const SamplingParams& params,
              std::vector<float>* probs) {
-  probs->assign(vocab, 0.0f);
-  const float inv_t = 1.0f / params.temperature;
-  float max_logit = logits[0];
-  for (int v = 1; v < vocab; ++v) max_logit = std::max(max_logit, logits[v]);
-  double sum = 0;
-  for (int v = 0; v < vocab; ++v) {
-    float p = std::exp((logits[v] - max_logit) * inv_t);
-    (*probs)[v] = p;
-    sum += p;
-  }
-  for (int v = 0; v < vocab; ++v) (*probs)[v] = static_cast<float>((*probs)[v] / sum);
-  Truncate(vocab, params, probs);
-  double kept = 0;
-  for (int v = 0; v < vocab; ++v) kept += (*probs)[v];
+  probs->resize(vocab);
+  float* w = probs->data();
+  const double total = ExpWeights(logits, vocab, 1.0f / params.temperature, w);
+  const double kept = Truncate(vocab, params, total, w);
   if (kept <= 0) return;
-  for (int v = 0; v < vocab; ++v) (*probs)[v] = static_cast<float>((*probs)[v] / kept);
+  const float inv = static_cast<float>(1.0 / kept);
+  for (int v = 0; v < vocab; ++v) w[v] *= inv;
 }
 
 engine::TokenId SampleFromProbs(const float* probs, int vocab, double u) {
+  const int num_blocks = (vocab + kBlock - 1) / kBlock;
+  std::vector<double>& block_sums = ThreadScratch().block_sums;
+  block_sums.resize(num_blocks);
   double total = 0;
-  for (int v = 0; v < vocab; ++v) total += probs[v];
+  for (int b = 0; b < num_blocks; ++b) {
+    const int begin = b * kBlock;
+    block_sums[b] = SumOf(probs + begin, std::min(kBlock, vocab - begin));
+    total += block_sums[b];
+  }
   const double target = u * total;
   double cum = 0;
-  int last_nonzero = 0;
-  for (int v = 0; v < vocab; ++v) {
-    if (probs[v] <= 0) continue;
-    last_nonzero = v;
-    cum += probs[v];
-    if (target < cum) return v;
+  for (int b = 0; b < num_blocks; ++b) {
+    if (!(target < cum + block_sums[b])) {
+      cum += block_sums[b];
+      continue;
+    }
+    const int end = std::min(vocab, (b + 1) * kBlock);
+    for (int v = b * kBlock; v < end; ++v) {
+      if (probs[v] <= 0) continue;
+      cum += probs[v];
+      if (target < cum) return v;
+    }
   }
-  return last_nonzero;
+  // Rounding left the target past the last token: take the last one with mass.
+  for (int v = vocab - 1; v > 0; --v) {
+    if (probs[v] > 0) return v;
+  }
+  return 0;
 }
 
 }  // namespace linspec::scheduler
