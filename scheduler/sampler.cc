@@ -23,6 +23,8 @@ constexpr int kBlock = 256;  // SampleFromProbs skips whole blocks by their sums
 // Per-thread scratch, reused across rows: no allocation per sampled row once warm.
 struct Scratch {
   std::vector<uint64_t> keys;
+  std::vector<int> counts;
+  std::vector<double> masses;
   std::vector<double> block_sums;
 };
 Scratch& ThreadScratch() {
@@ -97,14 +99,17 @@ inline float WeightOf(uint64_t key) {
 
 // Orders keys so that its first `keep_k` entries are the top keep_k (sorted when use_p, and
 // for top-p alone only growing prefixes are sorted until the nucleus is complete). Returns
-// the number of tokens kept: the same set a full sort would keep.
-int SelectKept(std::vector<uint64_t>& keys, int keep_k, bool use_p, double top_p, double total) {
+// the number of tokens kept: the same set a full sort would keep. total < 0: the nucleus is
+// taken of the mass of the top keep_k. *reached: false when the nucleus was not completed.
+int SelectKept(std::vector<uint64_t>& keys, int keep_k, bool use_p, double top_p, double total,
+               bool* reached) {
+  *reached = true;
   const int n = static_cast<int>(keys.size());
   uint64_t* first = keys.data();
   const std::greater<uint64_t> more_likely;
   if (keep_k < n) std::nth_element(first, first + keep_k - 1, first + n, more_likely);
   if (!use_p) return keep_k;
-  if (keep_k < n) {
+  if (total < 0) {
     total = 0;  // the nucleus is taken within the top k, as before
     for (int i = 0; i < keep_k; ++i) total += WeightOf(first[i]);
   }
@@ -123,19 +128,61 @@ int SelectKept(std::vector<uint64_t>& keys, int keep_k, bool use_p, double top_p
     lo = hi;
     chunk *= 2;
   }
+  *reached = false;
   return keep_k;
 }
 
+// Smallest weight bucket (float bits >> kBucketShift, monotone in the weight) such that the
+// tokens in it and above number at least keep_k, or (top-p alone) hold at least `mass`.
+// Every token of the top-k / nucleus lies at or above it.
+constexpr int kBucketShift = 20;
+constexpr int kBuckets = 1 << (31 - kBucketShift);
+
+inline uint32_t BucketOf(float w) { return std::bit_cast<uint32_t>(w) >> kBucketShift; }
+
+uint32_t CutoffBucket(const float* w, int vocab, int keep_k, bool by_mass, double mass) {
+  Scratch& s = ThreadScratch();
+  s.counts.assign(kBuckets, 0);
+  if (by_mass) s.masses.assign(kBuckets, 0.0);
+  for (int v = 0; v < vocab; ++v) {
+    const uint32_t b = BucketOf(w[v]);
+    ++s.counts[b];
+    if (by_mass) s.masses[b] += w[v];
+  }
+  int count = 0;
+  double cum = 0;
+  for (int b = kBuckets - 1; b > 0; --b) {
+    count += s.counts[b];
+    cum += by_mass ? s.masses[b] : 0.0;
+    if (by_mass ? cum >= mass : count >= keep_k) return b;
+  }
+  return 0;
+}
+
 // Keeps the top_k most likely tokens and then the top_p nucleus of the weights w; zeroes the
-// rest. Returns the kept mass.
+// rest. Returns the kept mass. Only the tokens at or above a cutoff bucket are ordered.
 double Truncate(int vocab, const SamplingParams& params, double total, float* w) {
   const bool use_k = params.top_k > 0 && params.top_k < vocab;
   const bool use_p = params.top_p < 1.0f;
   if (!use_k && !use_p) return total;
+  const int keep_k = use_k ? params.top_k : vocab;
+  // Margin for rounding: the nucleus sum below runs in another order than the bucket sums.
+  const double mass = use_k ? 0.0 : params.top_p * total * (1 + 1e-6);
+  const uint32_t cutoff = CutoffBucket(w, vocab, keep_k, !use_k, mass);
   std::vector<uint64_t>& keys = ThreadScratch().keys;
-  keys.resize(vocab);
-  for (int v = 0; v < vocab; ++v) keys[v] = KeyOf(w[v], v);
-  const int keep = SelectKept(keys, use_k ? params.top_k : vocab, use_p, params.top_p, total);
+  keys.clear();
+  for (int v = 0; v < vocab; ++v) {
+    if (BucketOf(w[v]) >= cutoff) keys.push_back(KeyOf(w[v], v));
+  }
+  bool reached = true;
+  const double nucleus_of = use_k ? -1.0 : total;  // < 0: the mass of the top k
+  int keep = SelectKept(keys, std::min(keep_k, static_cast<int>(keys.size())), use_p, params.top_p,
+                        nucleus_of, &reached);
+  if (!reached && static_cast<int>(keys.size()) < keep_k) {  // rounding: order every token
+    keys.resize(vocab);
+    for (int v = 0; v < vocab; ++v) keys[v] = KeyOf(w[v], v);
+    keep = SelectKept(keys, keep_k, use_p, params.top_p, nucleus_of, &reached);
+  }
   std::fill(w, w + vocab, 0.0f);
   double kept_mass = 0;
   for (int i = 0; i < keep; ++i) {
