@@ -3,7 +3,8 @@
 // stream), so a seeded request produces the same tokens whatever else is in the batch and
 // whenever it arrived.
 //
-// Thread-safety: pure functions.
+// Thread-safety: pure functions (scratch buffers are per thread; no allocation per row once
+// warm).
 #ifndef LINSPEC_SCHEDULER_SAMPLER_H_
 #define LINSPEC_SCHEDULER_SAMPLER_H_
 
@@ -31,6 +32,7 @@ uint64_t MixSeed(uint64_t a, uint64_t b);
 // probs[v] for v < vocab: softmax(logits / temperature) restricted to the top_k most likely
 // tokens and then to the smallest set whose mass reaches top_p (ties: lower id first),
 // renormalized. temperature must be > 0 (greedy requests use the argmax instead).
+// exp is computed to ~1 ulp; weights below the float normal range (p < ~1e-38) are 0.
 void ToProbs(const float* logits, int vocab, const SamplingParams& params,
              std::vector<float>* probs);
 
