@@ -138,7 +138,10 @@ int SelectKept(std::vector<uint64_t>& keys, int keep_k, bool use_p, double top_p
 constexpr int kBucketShift = 20;
 constexpr int kBuckets = 1 << (31 - kBucketShift);
 
-inline uint32_t BucketOf(float w) { return std::bit_cast<uint32_t>(w) >> kBucketShift; }
+// The sign bit is masked so that a NaN weight (from NaN logits) stays in range.
+inline uint32_t BucketOf(float w) {
+  return (std::bit_cast<uint32_t>(w) & 0x7FFFFFFFu) >> kBucketShift;
+}
 
 uint32_t CutoffBucket(const float* w, int vocab, int keep_k, bool by_mass, double mass) {
   Scratch& s = ThreadScratch();
