@@ -54,6 +54,32 @@ struct SeqChunk {
   bool all_logits = false;
 };
 
+// How the engine turns one chunk's output rows into tokens when it samples itself
+// (ForwardOptions::sampling; DESIGN.md §4 and §6). Semantics equal the scheduler's host
+// sampler (scheduler/sampler.h, acceptance.h), with the same counter-based random numbers
+// (common/counter_rng.h):
+//   * a committed chunk: one token from its last row, draw at output index first_index;
+//   * a pending chunk [t, d1..dk]: greedy or rejection-sampling acceptance of the drafts
+//     d1..dk against its k + 1 rows, then the target's token (residual or bonus draw).
+struct ChunkSampling {
+  bool active = false;      // false: no token wanted (e.g. a prefill chunk that is not last)
+  float temperature = 0.f;  // 0: greedy (argmax)
+  int top_k = 0;            // 0: off
+  float top_p = 1.f;        // (0, 1]
+  uint64_t seed = 0;
+  uint64_t first_index = 0;  // output index of the first draft (or of the sampled token)
+  // Pending chunks: the proposal distribution of d1..dk, [k, vocab] after the same
+  // transforms; empty: each proposal is one-hot (n-gram drafts, or drafts drawn by their own
+  // random stream). Only the rows acceptance reaches are read.
+  absl::Span<const float> draft_probs;
+};
+
+// A chunk's sampled outcome: num_accepted drafts (0 for committed chunks), then `next`.
+struct ChunkTokens {
+  int num_accepted = 0;
+  TokenId next = 0;
+};
+
 // Result rows of a Forward, in chunk order: for each chunk, tokens.size() rows when
 // all_logits else 1 row.
 struct ForwardResult {
@@ -64,10 +90,15 @@ struct ForwardResult {
   std::vector<float> logits;
   // argmax of each row (ties: lowest id). Always filled.
   std::vector<TokenId> argmax;
+  // One per chunk when ForwardOptions::sampling was given (inactive chunks: {0, 0}).
+  std::vector<ChunkTokens> sampled;
 };
 
 struct ForwardOptions {
   bool want_logits = true;  // false lets a device backend skip copying logits to the host
+  // Empty, or one entry per chunk: the engine samples (Engine::samples_on_device) and fills
+  // ForwardResult::sampled; only the tokens and accept counts leave the device.
+  absl::Span<const ChunkSampling> sampling;
 };
 
 class Engine {
@@ -83,6 +114,9 @@ class Engine {
   // Bytes of the loaded weights in their on-device dtype.
   virtual int64_t weight_bytes() const = 0;
   virtual bool healthy() const { return true; }
+  // True when Forward accepts ForwardOptions::sampling (the CUDA backend); others return
+  // InvalidArgument for it and callers sample from the host logits.
+  virtual bool samples_on_device() const { return false; }
 
   // Runs one batched forward over the chunks (distinct slots). See SeqChunk for semantics.
   virtual absl::Status Forward(absl::Span<const SeqChunk> chunks, const ForwardOptions& options,

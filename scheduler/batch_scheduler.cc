@@ -16,6 +16,7 @@ BatchScheduler::BatchScheduler(const SchedulerOptions& options, engine::Engine* 
                                int num_slots)
     : options_(options),
       target_(target),
+      device_sampling_(options.device_sampling && target->samples_on_device()),
       draft_(draft),
       tokenizer_(tokenizer),
       observer_(observer != nullptr ? observer : &null_observer_),

@@ -71,8 +71,13 @@ class BatchScheduler : public Scheduler {
   absl::Status RunTarget(const std::vector<PrefillChunk>& prefill,
                          const std::vector<Sequence*>& decoding,
                          const std::vector<DraftTask>& drafts);
-  void AfterPrefill(const PrefillChunk& chunk, int row);
-  absl::Status AfterDecode(Sequence* seq, const DraftTask& draft, int first_row);
+  // row: the chunk's first result row; chunk_index: its index in the Forward (sampled tokens).
+  void AfterPrefill(const PrefillChunk& chunk, int row, size_t chunk_index);
+  absl::Status AfterDecode(Sequence* seq, const DraftTask& draft, int first_row,
+                           size_t chunk_index);
+  // The engine-side sampling of one chunk (device sampling).
+  engine::ChunkSampling ChunkSamplingOf(const Sequence& seq, bool active,
+                                        absl::Span<const float> draft_probs) const;
   const float* Row(int row) const;
 
   // ---- emit.cc
@@ -85,6 +90,7 @@ class BatchScheduler : public Scheduler {
 
   const SchedulerOptions options_;
   engine::Engine* const target_;
+  const bool device_sampling_;  // options_.device_sampling && target_->samples_on_device()
   engine::Engine* const draft_;
   const engine::Tokenizer* const tokenizer_;
   MetricsObserver* observer_;
@@ -111,6 +117,7 @@ class BatchScheduler : public Scheduler {
   DraftLengthPolicy policy_;
   std::vector<std::unique_ptr<Sequence>> running_;
   engine::ForwardResult result_;
+  std::vector<engine::ChunkSampling> sampling_;  // per chunk of the last Forward (device sampling)
   bool result_has_logits_ = false;
   std::vector<float> probs_;
   int64_t steps_ = 0;

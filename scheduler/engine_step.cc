@@ -63,10 +63,11 @@ void BatchScheduler::Step() {
     return;
   }
   const TimePoint t0 = Clock::now();
-  for (size_t i = 0; i < prefill.size(); ++i) AfterPrefill(prefill[i], result_.row_offset[i]);
+  for (size_t i = 0; i < prefill.size(); ++i) AfterPrefill(prefill[i], result_.row_offset[i], i);
   for (size_t j = 0; j < decoding.size(); ++j) {
-    const int row = result_.row_offset[prefill.size() + j];
-    if (absl::Status s = AfterDecode(decoding[j], drafts[j], row); !s.ok()) {
+    const size_t chunk = prefill.size() + j;
+    const int row = result_.row_offset[chunk];
+    if (absl::Status s = AfterDecode(decoding[j], drafts[j], row, chunk); !s.ok()) {
       Finish(decoding[j], FinishReason::kError, s);
     }
   }
@@ -133,6 +134,7 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
   bool want_logits = false;
   bool any_draft = false;
   int num_tokens = 0;
+  sampling_.clear();
   for (const PrefillChunk& c : prefill) {
     engine::SeqChunk chunk;
     chunk.slot = c.seq->slot;
@@ -140,9 +142,9 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
         absl::MakeConstSpan(c.seq->request.prompt).subspan(c.seq->prefilled, c.num_tokens);
     chunks.push_back(chunk);
     num_tokens += c.num_tokens;
-    if (c.seq->prefilled + c.num_tokens == c.seq->num_prompt() && !c.seq->greedy()) {
-      want_logits = true;
-    }
+    const bool last = c.seq->prefilled + c.num_tokens == c.seq->num_prompt();
+    if (last && !c.seq->greedy()) want_logits = true;
+    sampling_.push_back(ChunkSamplingOf(*c.seq, last, {}));
   }
   for (size_t j = 0; j < decoding.size(); ++j) {
     Sequence* seq = decoding[j];
@@ -157,13 +159,15 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
     num_tokens += static_cast<int>(verify[j].size());
     want_logits = want_logits || !seq->greedy();
     any_draft = any_draft || chunk.pending;
+    sampling_.push_back(ChunkSamplingOf(*seq, true, drafts[j].probs));
   }
   engine::ForwardOptions fo;
-  fo.want_logits = want_logits;
+  fo.want_logits = want_logits && !device_sampling_;
+  if (device_sampling_) fo.sampling = sampling_;
   const TimePoint t0 = Clock::now();
   RETURN_IF_ERROR(target_->Forward(chunks, fo, &result_));
   const double seconds = SecondsSince(t0);
-  result_has_logits_ = want_logits;
+  result_has_logits_ = fo.want_logits;
   const StepPhase phase = any_draft          ? StepPhase::kVerify
                           : decoding.empty() ? StepPhase::kPrefill
                                              : StepPhase::kDecode;
@@ -174,25 +178,44 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
   return absl::OkStatus();
 }
 
-void BatchScheduler::AfterPrefill(const PrefillChunk& chunk, int row) {
+engine::ChunkSampling BatchScheduler::ChunkSamplingOf(const Sequence& seq, bool active,
+                                                      absl::Span<const float> draft_probs) const {
+  engine::ChunkSampling s;
+  s.active = active;
+  const SamplingParams& p = seq.request.sampling;
+  s.temperature = seq.greedy() ? 0.f : p.temperature;
+  s.top_k = p.top_k;
+  s.top_p = p.top_p;
+  s.seed = seq.seed;
+  s.first_index = seq.num_generated();
+  s.draft_probs = draft_probs;
+  return s;
+}
+
+void BatchScheduler::AfterPrefill(const PrefillChunk& chunk, int row, size_t chunk_index) {
   Sequence* seq = chunk.seq;
   seq->prefilled += chunk.num_tokens;
   if (seq->prefilled < seq->num_prompt()) return;
   seq->phase = SeqPhase::kDecode;
-  EmitTokens(seq, {SampleRow(seq, row)});
+  EmitTokens(seq, {device_sampling_ ? result_.sampled[chunk_index].next : SampleRow(seq, row)});
 }
 
-absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, int first_row) {
+absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, int first_row,
+                                         size_t chunk_index) {
   const int k = static_cast<int>(draft.tokens.size());
   if (k == 0) {
     // The last token was fed committed (pending=false); nothing to accept.
     RETURN_IF_ERROR(drafter_->Commit(seq->slot, 0, 0));
     DraftLengthPolicy::RecordAcceptance(&seq->spec, 0, 0);
-    EmitTokens(seq, {SampleRow(seq, first_row)});
+    EmitTokens(seq,
+               {device_sampling_ ? result_.sampled[chunk_index].next : SampleRow(seq, first_row)});
     return absl::OkStatus();
   }
   AcceptResult acc;
-  if (seq->greedy()) {
+  if (device_sampling_) {
+    acc.num_accepted = result_.sampled[chunk_index].num_accepted;
+    acc.next = result_.sampled[chunk_index].next;
+  } else if (seq->greedy()) {
     acc = AcceptGreedy(draft.tokens, absl::MakeConstSpan(result_.argmax).subspan(first_row, k + 1));
   } else {
     const int vocab = result_.vocab_size;

@@ -10,13 +10,6 @@ namespace linspec::scheduler {
 
 namespace {
 
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 constexpr int kLanes = 8;    // independent accumulators so reductions vectorize
 constexpr int kBlock = 256;  // SampleFromProbs skips whole blocks by their sums
 
@@ -200,9 +193,7 @@ double Truncate(int vocab, const SamplingParams& params, double total, float* w)
 uint64_t MixSeed(uint64_t a, uint64_t b) { return SplitMix64(SplitMix64(a) ^ b); }
 
 double UniformAt(uint64_t seed, uint64_t index, RandomStream stream) {
-  uint64_t x =
-      SplitMix64(seed ^ SplitMix64(index * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(stream)));
-  return static_cast<double>(x >> 11) * 0x1.0p-53;
+  return CounterUniform(seed, index, stream);
 }
 
 void ToProbs(const float* logits, int vocab, const SamplingParams& params,

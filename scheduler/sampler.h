@@ -11,17 +11,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/counter_rng.h"
 #include "engine/types.h"
 #include "scheduler/request.h"
 
 namespace linspec::scheduler {
 
-// Independent random streams of one request.
-enum class RandomStream : uint64_t {
-  kTarget = 1,  // the token taken from the target (plain, residual or bonus draw)
-  kDraft = 2,   // a draft model's proposal
-  kAccept = 3,  // the accept/reject coin of rejection sampling
-};
+// Independent random streams of one request (common/counter_rng.h; the device sampler draws
+// the same numbers).
+using ::linspec::RandomStream;
 
 // Uniform in [0, 1) for the token at output index `index` of a request seeded with `seed`.
 double UniformAt(uint64_t seed, uint64_t index, RandomStream stream);

@@ -39,6 +39,9 @@ struct SchedulerOptions {
   int ngram_max = 3;           // n-gram drafter: longest suffix matched
   uint64_t seed = 0;           // seeds requests that set none
   int max_running = 0;         // concurrent sequences; 0 = every engine slot
+  // Sample and accept on the target engine's device when it can (Engine::samples_on_device):
+  // only tokens and accept counts leave the device. false: host sampling from copied logits.
+  bool device_sampling = true;
 };
 
 struct SchedulerStats {

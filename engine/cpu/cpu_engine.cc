@@ -246,6 +246,9 @@ void CpuEngine::Logits(const std::vector<ChunkPlan>& plans, const ForwardOptions
 absl::Status CpuEngine::Forward(absl::Span<const SeqChunk> chunks, const ForwardOptions& options,
                                 ForwardResult* result) {
   if (chunks.empty()) return absl::InvalidArgumentError("Forward with no chunks");
+  if (!options.sampling.empty()) {
+    return absl::InvalidArgumentError("the CPU backend does not sample: sample the host logits");
+  }
   std::vector<ChunkPlan> plans;
   RETURN_IF_ERROR(MakePlans(chunks, &plans));
   const ModelConfig& c = config_;

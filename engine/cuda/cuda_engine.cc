@@ -8,6 +8,7 @@
 #include "kernels/launch.h"
 #include "kernels/linear_attention.h"
 #include "kernels/qkv_epilogue.h"
+#include "kernels/sampling.h"
 
 namespace linspec::engine::cuda {
 namespace {
@@ -54,7 +55,11 @@ absl::Status CudaEngine::CheckSlot(SlotId slot) const {
   return absl::OkStatus();
 }
 
-absl::Status CudaEngine::UploadPlan(const StepPlan& plan) {
+size_t CudaEngine::SampleMetaOffset(int tokens, int seqs) {
+  return Align(Align(3 * size_t(tokens) * 4) + size_t(seqs) * sizeof(kernels::LinearAttentionSeq));
+}
+
+absl::Status CudaEngine::UploadPlan(const StepPlan& plan, bool sample) {
   const size_t n = plan.num_tokens;
   char* h = meta_host_.get<char>();
   std::memcpy(h, plan.tokens.data(), n * 4);
@@ -63,7 +68,11 @@ absl::Status CudaEngine::UploadPlan(const StepPlan& plan) {
   const size_t seq_off = Align(3 * n * 4);
   std::memcpy(h + seq_off, plan.seqs.data(),
               plan.seqs.size() * sizeof(kernels::LinearAttentionSeq));
-  const size_t bytes = seq_off + plan.seqs.size() * sizeof(kernels::LinearAttentionSeq);
+  size_t bytes = seq_off + plan.seqs.size() * sizeof(kernels::LinearAttentionSeq);
+  if (sample) {
+    bytes = SampleMetaOffset(plan.num_tokens, plan.num_seqs) +
+            plan.seqs.size() * sizeof(kernels::SampleChunk);
+  }
   LINSPEC_CUDA_RETURN(cudaMemcpyAsync(meta_.get(), h, bytes, cudaMemcpyHostToDevice, stream_));
   return absl::OkStatus();
 }
@@ -71,14 +80,14 @@ absl::Status CudaEngine::UploadPlan(const StepPlan& plan) {
 // Small batches split each (sequence, kv head)'s attention over column blocks so that at least
 // one block per multiprocessor streams S (decode/verify steps; long prefill chunks are not
 // ColumnSplitSafe and keep one block).
-CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits) const {
+CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, bool sample) const {
   bool safe = true;
   for (const auto& s : plan.seqs) safe = safe && kernels::ColumnSplitSafe(s, ring_size_);
   const int min_blocks = attn_min_blocks_ > 0 ? attn_min_blocks_ : gemm_->num_sms();
   const int split = safe ? kernels::ChooseColumnSplit(plan.num_seqs * config_.num_key_value_heads,
                                                       config_.head_dim, min_blocks, attn_split_max_)
                          : 1;
-  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows, logits, split};
+  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows, logits || sample, split, sample};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
@@ -157,6 +166,13 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   LINSPEC_CUDA_RETURN(kernels::LogitsArgmax(
       logits_part_.get<float>(), splits, shape.logits ? logits_.get<float>() : nullptr,
       argmax_.get<int32_t>(), shape.rows, c.vocab_size, stream_));
+  if (shape.sample) {
+    const auto* sample = reinterpret_cast<const kernels::SampleChunk*>(
+        meta_.get<char>() + SampleMetaOffset(n, shape.seqs));
+    LINSPEC_CUDA_RETURN(kernels::SampleChunks(
+        logits_.get<float>(), argmax_.get<int32_t>(), c.vocab_size, sample, shape.seqs, tokens,
+        q_rows_.get<float>(), sampled_.get<kernels::SampledChunk>(), stream_));
+  }
   return absl::OkStatus();
 }
 
@@ -188,13 +204,21 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  const StepShape shape = ShapeOf(plan, options.want_logits);
-  RETURN_IF_ERROR(Fail(UploadPlan(plan)));
+  const bool sample = !options.sampling.empty();
+  if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, options.sampling, plan));
+  const StepShape shape = ShapeOf(plan, options.want_logits, sample);
+  RETURN_IF_ERROR(Fail(UploadPlan(plan, sample)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));
   const size_t rows = plan.num_rows, vocab = config_.vocab_size;
   RETURN_IF_ERROR(Fail(CudaStatus(
       cudaMemcpyAsync(argmax_host_.get(), argmax_.get(), rows * 4, cudaMemcpyDeviceToHost, stream_),
       "argmax copy")));
+  if (sample) {
+    RETURN_IF_ERROR(Fail(CudaStatus(cudaMemcpyAsync(sampled_host_.get(), sampled_.get(),
+                                                    chunks.size() * sizeof(kernels::SampledChunk),
+                                                    cudaMemcpyDeviceToHost, stream_),
+                                    "sampled tokens copy")));
+  }
   result->num_rows = static_cast<int>(rows);
   result->vocab_size = static_cast<int>(vocab);
   result->row_offset = plan.row_offset;
@@ -209,6 +233,13 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   }
   RETURN_IF_ERROR(Fail(CudaStatus(cudaStreamSynchronize(stream_), "step")));
   result->argmax.assign(argmax_host_.get<int32_t>(), argmax_host_.get<int32_t>() + rows);
+  result->sampled.clear();
+  if (sample) {
+    const auto* out = sampled_host_.get<kernels::SampledChunk>();
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      result->sampled.push_back(ChunkTokens{out[i].num_accepted, out[i].token});
+    }
+  }
   for (size_t i = 0; i < chunks.size(); ++i) cursors_[chunks[i].slot] = plan.after[i];
   return absl::OkStatus();
 }
@@ -219,8 +250,8 @@ absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, i
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  const StepShape shape = ShapeOf(plan, false);
-  RETURN_IF_ERROR(Fail(UploadPlan(plan)));
+  const StepShape shape = ShapeOf(plan, false, false);
+  RETURN_IF_ERROR(Fail(UploadPlan(plan, false)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));  // warm-up (and capture)
   cudaEvent_t start, stop;
   LINSPEC_CUDA_RETURN(cudaEventCreate(&start));

@@ -40,6 +40,7 @@ class CudaEngine final : public Engine {
   int64_t slot_size_bytes() const override { return slot_bytes_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
   bool healthy() const override { return healthy_; }
+  bool samples_on_device() const override { return true; }
 
   absl::Status Forward(absl::Span<const SeqChunk> chunks, const ForwardOptions& options,
                        ForwardResult* result) override;
@@ -76,9 +77,10 @@ class CudaEngine final : public Engine {
     int tokens, seqs, rows;
     bool logits;
     int attn_split;  // LinearAttentionParams::column_split of every layer
+    bool sample;     // ends with kernels::SampleChunks (ForwardOptions::sampling)
     bool operator<(const StepShape& o) const {
-      return std::tie(tokens, seqs, rows, logits, attn_split) <
-             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split);
+      return std::tie(tokens, seqs, rows, logits, attn_split, sample) <
+             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample);
     }
   };
 
@@ -88,8 +90,14 @@ class CudaEngine final : public Engine {
   absl::Status AllocateSlots(int num_slots);
   absl::Status AllocateStepBuffers();
   absl::Status TuneGemms();
-  absl::Status UploadPlan(const StepPlan& plan);
-  StepShape ShapeOf(const StepPlan& plan, bool logits) const;
+  absl::Status UploadPlan(const StepPlan& plan, bool sample);
+  StepShape ShapeOf(const StepPlan& plan, bool logits, bool sample) const;
+  // Sampling metadata (cuda_engine_sampling.cc): validates options.sampling, writes one
+  // kernels::SampleChunk per chunk into the host metadata and uploads proposal rows.
+  absl::Status PrepareSampling(absl::Span<const SeqChunk> chunks,
+                               absl::Span<const ChunkSampling> sampling, const StepPlan& plan);
+  absl::Status EnsureProposalRows(int rows);
+  static size_t SampleMetaOffset(int tokens, int seqs);
   absl::Status EnqueueStep(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);
   absl::Status CheckSlot(SlotId slot) const;
@@ -124,6 +132,11 @@ class CudaEngine final : public Engine {
   DeviceMemory x_, xn_, attn_, hbuf_, q_, k_, v_, part_, part2_, logits_part_, logits_, argmax_,
       meta_;
   PinnedMemory meta_host_, argmax_host_;
+  // Sampling: per-chunk outcomes, and proposal rows q [q_rows_capacity_, vocab] allocated on
+  // first use (graphs that sample are re-captured then: they bake in its address).
+  DeviceMemory sampled_, q_rows_;
+  PinnedMemory sampled_host_;
+  int q_rows_capacity_ = 0;
   size_t meta_bytes_ = 0;
   std::map<StepShape, cudaGraphExec_t> graphs_;
 };

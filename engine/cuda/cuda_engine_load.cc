@@ -10,6 +10,7 @@
 #include "kernels/launch.h"
 #include "kernels/linear_attention.h"
 #include "kernels/reference.h"
+#include "kernels/sampling.h"
 
 namespace linspec::engine::cuda {
 namespace {
@@ -231,10 +232,12 @@ absl::Status CudaEngine::AllocateStepBuffers() {
   RETURN_IF_ERROR(logits_part_.Allocate(lpart * 4, "logit partials"));
   RETURN_IF_ERROR(logits_.Allocate(n * vocab * 4, "logits"));
   RETURN_IF_ERROR(argmax_.Allocate(n * 4, "argmax"));
-  meta_bytes_ = Align(3 * n * 4) + n * sizeof(kernels::LinearAttentionSeq) + 256;
+  meta_bytes_ = SampleMetaOffset(n, n) + n * sizeof(kernels::SampleChunk) + 256;
   RETURN_IF_ERROR(meta_.Allocate(meta_bytes_, "step metadata"));
   RETURN_IF_ERROR(meta_host_.Allocate(meta_bytes_));
   RETURN_IF_ERROR(argmax_host_.Allocate(n * 4));
+  RETURN_IF_ERROR(sampled_.Allocate(n * sizeof(kernels::SampledChunk), "sampled tokens"));
+  RETURN_IF_ERROR(sampled_host_.Allocate(n * sizeof(kernels::SampledChunk)));
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "tests/unit/scheduler/chunk_sampler_reference.h"
 
 namespace linspec::testing {
 
@@ -88,6 +89,11 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
     rows += c.all_logits ? static_cast<int>(c.tokens.size()) : 1;
   }
   if (total > options_.max_batch_tokens) return absl::InvalidArgumentError("too many tokens");
+  const bool sample = !options.sampling.empty();
+  if (sample && (!options_.device_sampling || options.sampling.size() != chunks.size())) {
+    return absl::InvalidArgumentError("fake engine: unexpected ForwardOptions::sampling");
+  }
+  if (sample) ++sampled_forwards_;
   max_rows_ = std::max(max_rows_, rows);
   if (options.want_logits) ++logit_forwards_;
   const int vocab = options_.vocab_size;
@@ -98,10 +104,14 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
   result->logits.clear();
   if (options.want_logits) result->logits.assign(static_cast<size_t>(rows) * vocab, 0.0f);
   std::vector<float> row(vocab);
+  std::vector<float> chunk_rows;  // the current chunk's rows (sampling)
+  result->sampled.clear();
   int r = 0;
-  for (const engine::SeqChunk& c : chunks) {
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    const engine::SeqChunk& c = chunks[ci];
     Slot& s = slots_[c.slot];
     result->row_offset.push_back(r);
+    chunk_rows.clear();
     std::vector<engine::TokenId> prefix = s.committed;
     prefix.insert(prefix.end(), s.pending.begin(), s.pending.end());
     for (size_t i = 0; i < c.tokens.size(); ++i) {
@@ -112,7 +122,20 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
           static_cast<engine::TokenId>(std::max_element(row.begin(), row.end()) - row.begin());
       if (options.want_logits)
         std::copy(row.begin(), row.end(), result->logits.begin() + r * vocab);
+      chunk_rows.insert(chunk_rows.end(), row.begin(), row.end());
       ++r;
+    }
+    if (sample) {
+      const size_t k = c.pending ? c.tokens.size() - 1 : 0;
+      const size_t num_rows = chunk_rows.size() / vocab;
+      if (k > 0 && num_rows != k + 1) {
+        return absl::InvalidArgumentError("fake engine: a sampled pending chunk needs all_logits");
+      }
+      // A committed chunk samples from its last row.
+      const size_t first = k > 0 ? 0 : num_rows - 1;
+      result->sampled.push_back(
+          ReferenceChunkTokens(absl::MakeConstSpan(chunk_rows).subspan(first * vocab), vocab,
+                               c.tokens.subspan(c.tokens.size() - k), options.sampling[ci]));
     }
     auto& dst = c.pending ? s.pending : s.committed;
     dst.insert(dst.end(), c.tokens.begin(), c.tokens.end());
@@ -162,6 +185,11 @@ int64_t FakeEngine::num_forwards() const {
 int64_t FakeEngine::num_logit_forwards() const {
   std::lock_guard<std::mutex> lock(mu_);
   return logit_forwards_;
+}
+
+int64_t FakeEngine::num_sampled_forwards() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sampled_forwards_;
 }
 
 int FakeEngine::max_rows_seen() const {

@@ -28,6 +28,9 @@ struct FakeEngineOptions {
   std::vector<int> eos_token_ids = {0};
   int fail_on_forward = -1;    // the n-th Forward (0-based) fails with Internal
   bool sticky_failure = true;  // ... and healthy() becomes false
+  // Samples in Forward like a device backend (ForwardOptions::sampling), with the host twin
+  // of the device sampler (chunk_sampler_reference.h).
+  bool device_sampling = false;
   // Called at the start of every Forward, without the engine's lock (tests block on it).
   std::function<void()> before_forward;
 };
@@ -43,6 +46,7 @@ class FakeEngine : public engine::Engine {
   int64_t slot_size_bytes() const override { return 1024; }
   int64_t weight_bytes() const override { return 0; }
   bool healthy() const override;
+  bool samples_on_device() const override { return options_.device_sampling; }
 
   absl::Status Forward(absl::Span<const engine::SeqChunk> chunks,
                        const engine::ForwardOptions& options,
@@ -57,7 +61,8 @@ class FakeEngine : public engine::Engine {
   std::vector<engine::TokenId> Committed(engine::SlotId slot) const;
 
   int64_t num_forwards() const;
-  int64_t num_logit_forwards() const;  // forwards with want_logits
+  int64_t num_logit_forwards() const;    // forwards with want_logits
+  int64_t num_sampled_forwards() const;  // forwards with ForwardOptions::sampling
   int max_rows_seen() const;
   // Slots that are neither released nor empty.
   int busy_slots() const;
@@ -75,6 +80,7 @@ class FakeEngine : public engine::Engine {
   std::vector<Slot> slots_;
   int64_t forwards_ = 0;
   int64_t logit_forwards_ = 0;
+  int64_t sampled_forwards_ = 0;
   int max_rows_ = 0;
   bool healthy_ = true;
 };

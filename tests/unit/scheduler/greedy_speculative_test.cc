@@ -26,6 +26,8 @@ TEST_P(GreedySpeculative, MatchesPlainGreedyDecoding) {
     h.draft_options = h.target_options;
     h.draft_options.salt = rng();
     h.draft_options.noise = (rng() % 3) * 0.6f;  // 0: the draft agrees with the target
+    // The target accepts on its "device" (engine-side acceptance) in half of the trials.
+    h.target_options.device_sampling = rng() % 2;
     scheduler::SchedulerOptions o;
     o.num_draft_tokens = mode == DraftMode::kNone ? 0 : rng() % 9;
     o.adaptive_draft = rng() % 2;
@@ -35,7 +37,8 @@ TEST_P(GreedySpeculative, MatchesPlainGreedyDecoding) {
     h.Start(o, mode, true, rng());
     SCOPED_TRACE(::testing::Message()
                  << "trial " << trial << " k=" << o.num_draft_tokens
-                 << " adaptive=" << o.adaptive_draft << " slots=" << h.target_options.num_slots);
+                 << " adaptive=" << o.adaptive_draft << " slots=" << h.target_options.num_slots
+                 << " device_sampling=" << h.target_options.device_sampling);
 
     const int n = 24;
     std::vector<scheduler::GenerateRequest> reqs(n);

@@ -60,7 +60,9 @@ void ExpectChiSquareFits(const std::vector<double>& expected_p, const std::vecto
     if (e < 5) {
       pool_e += e;
       pool_o += observed[i];
-      if (e == 0) EXPECT_EQ(observed[i], 0) << what << ": impossible outcome " << i;
+      if (e == 0) {
+        EXPECT_EQ(observed[i], 0) << what << ": impossible outcome " << i;
+      }
       continue;
     }
     stat += (observed[i] - e) * (observed[i] - e) / e;
@@ -77,7 +79,9 @@ void ExpectChiSquareFits(const std::vector<double>& expected_p, const std::vecto
   EXPECT_LT(stat, crit) << what;
 }
 
-class SamplingDistribution : public ::testing::TestWithParam<std::tuple<DraftMode, int>> {};
+// (drafter, variant, device): device = the target engine samples and accepts itself
+// (engine-side sampling, as the CUDA backend does) instead of the scheduler on the host.
+class SamplingDistribution : public ::testing::TestWithParam<std::tuple<DraftMode, int, bool>> {};
 
 TEST_P(SamplingDistribution, MatchesTargetDistribution) {
   const DraftMode mode = std::get<0>(GetParam());
@@ -90,6 +94,7 @@ TEST_P(SamplingDistribution, MatchesTargetDistribution) {
   h.target_options.scale = 1.5f;
   h.target_options.eos_token_ids = {};
   h.draft_options = h.target_options;
+  h.target_options.device_sampling = std::get<2>(GetParam());
   h.draft_options.salt = 7;
   h.draft_options.noise = 1.5f;  // q differs from p a lot
   scheduler::SchedulerOptions o;
@@ -128,7 +133,15 @@ TEST_P(SamplingDistribution, MatchesTargetDistribution) {
     drafted += s->result().usage.draft_tokens;
     accepted += s->result().usage.accepted_tokens;
   }
-  if (mode != DraftMode::kNone) EXPECT_GT(drafted, 0);
+  if (mode != DraftMode::kNone) {
+    EXPECT_GT(drafted, 0);
+  }
+  if (std::get<2>(GetParam())) {  // every target forward sampled there; no logits copied out
+    EXPECT_GT(h.target->num_sampled_forwards(), 0);
+    EXPECT_EQ(h.target->num_logit_forwards(), 0);
+  } else {
+    EXPECT_EQ(h.target->num_sampled_forwards(), 0);
+  }
   std::printf("%s/%s: drafted %d accepted %d\n", DraftModeName(mode), v.name, drafted, accepted);
   const std::vector<double> exact = ExactJoint(*h.target, prompt, params);
   // Per-position marginals and the joint of the first two tokens.
@@ -159,10 +172,11 @@ INSTANTIATE_TEST_SUITE_P(Drafters, SamplingDistribution,
                          ::testing::Combine(::testing::Values(DraftMode::kNone, DraftMode::kModel,
                                                               DraftMode::kNgram,
                                                               DraftMode::kRandom),
-                                            ::testing::Values(0, 1)),
+                                            ::testing::Values(0, 1), ::testing::Bool()),
                          [](const auto& info) {
                            return std::string(DraftModeName(std::get<0>(info.param))) + "_" +
-                                  std::to_string(std::get<1>(info.param));
+                                  std::to_string(std::get<1>(info.param)) +
+                                  (std::get<2>(info.param) ? "_device" : "_host");
                          });
 
 }  // namespace

@@ -1,0 +1,348 @@
+#include <cmath>
+#include <cstdint>
+
+#include "common/counter_rng.h"
+#include "kernels/device_common.cuh"
+#include "kernels/sampling.h"
+
+namespace linspec::kernels {
+namespace {
+
+using u64 = unsigned long long;
+
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr int kBins = 256;
+constexpr float kFxScale = 1099511627776.f;  // 2^40: masses are integers of 2^-40
+constexpr double kFxScaleD = 1099511627776.0;
+constexpr unsigned kFull = 0xffffffffu;
+
+struct Shared {
+  unsigned int count[kBins];
+  u64 mass[kBins];
+  u64 warp_u64[kWarps];
+  float warp_f[kWarps];
+  int sel_bin;
+  u64 sel_above_count;
+  u64 sel_above_mass;
+  int token;
+};
+
+__device__ __forceinline__ u64 Fx(float w) { return __float2ull_rn(w * kFxScale); }
+
+// One row's transformed distribution. w(v) = exp((logit - max) / t) is recomputed in every
+// pass (same instructions, same value), restricted to the top-k set {bits > k_tau, or ==
+// with id <= k_id} and then the nucleus {bits > p_tau, or == with id <= p_id}. Weights are
+// >= 0, so their float bits order like the weights.
+struct Row {
+  const float* logits = nullptr;
+  int vocab = 0;
+  float max = 0.f;
+  float inv_t = 1.f;
+  bool use_k = false, use_p = false;
+  uint32_t k_tau = 0, p_tau = 0;
+  int k_id = 0, p_id = 0;
+
+  __device__ float W(int v) const {
+    const float w = expf((logits[v] - max) * inv_t);
+    return w > 0.f ? w : 0.f;  // NaN logits weigh nothing
+  }
+  __device__ bool InK(int v, uint32_t b) const {
+    return !use_k || b > k_tau || (b == k_tau && v <= k_id);
+  }
+  __device__ bool Kept(int v, uint32_t b) const {
+    return InK(v, b) && (!use_p || b > p_tau || (b == p_tau && v <= p_id));
+  }
+  __device__ u64 KeptFx(int v) const {
+    const float w = W(v);
+    return Kept(v, __float_as_uint(w)) ? Fx(w) : 0ull;
+  }
+};
+
+__device__ __forceinline__ u64 BlockSum(u64 v, Shared& sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  __syncthreads();
+  if (lane == 0) sh.warp_u64[warp] = v;
+  __syncthreads();
+  u64 t = 0;
+#pragma unroll
+  for (int i = 0; i < kWarps; ++i) t += sh.warp_u64[i];
+  return t;
+}
+
+__device__ __forceinline__ float BlockMax(float v, Shared& sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
+  __syncthreads();
+  if (lane == 0) sh.warp_f[warp] = v;
+  __syncthreads();
+  float t = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < kWarps; ++i) t = fmaxf(t, sh.warp_f[i]);
+  return t;
+}
+
+// Exclusive prefix sum of v over threads in thread order; *total receives the block's sum.
+__device__ __forceinline__ u64 BlockExclusiveScan(u64 v, Shared& sh, u64* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  u64 x = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const u64 y = __shfl_up_sync(kFull, x, o);
+    if (lane >= o) x += y;
+  }
+  __syncthreads();
+  if (lane == 31) sh.warp_u64[warp] = x;
+  __syncthreads();
+  u64 before = 0, tot = 0;
+#pragma unroll
+  for (int i = 0; i < kWarps; ++i) {
+    before += i < warp ? sh.warp_u64[i] : 0ull;
+    tot += sh.warp_u64[i];
+  }
+  *total = tot;
+  return before + x - v;
+}
+
+// Thread t owns the contiguous ids [begin, end): scans in id order need no sort.
+struct Range {
+  int begin, end;
+  __device__ explicit Range(int vocab) {
+    const int chunk = (vocab + kThreads - 1) / kThreads;
+    begin = min(vocab, static_cast<int>(threadIdx.x) * chunk);
+    end = min(vocab, begin + chunk);
+  }
+};
+
+// Broadcasts sh.token (written by one thread before the barrier) and frees the slot.
+__device__ __forceinline__ int TakeToken(Shared& sh) {
+  __syncthreads();
+  const int t = sh.token;
+  __syncthreads();
+  return t;
+}
+
+// The n-th (1-based) id in increasing order with pred(id); vocab - 1 when there are fewer.
+template <class Pred>
+__device__ int NthInIdOrder(int vocab, u64 n, Pred pred, Shared& sh) {
+  const Range r(vocab);
+  u64 c = 0;
+  for (int v = r.begin; v < r.end; ++v) c += pred(v) ? 1 : 0;
+  u64 total = 0;
+  const u64 before = BlockExclusiveScan(c, sh, &total);
+  if (threadIdx.x == 0) sh.token = vocab - 1;
+  __syncthreads();
+  if (before < n && n <= before + c) {
+    u64 seen = before;
+    for (int v = r.begin; v < r.end; ++v) {
+      if (pred(v) && ++seen == n) {
+        sh.token = v;
+        break;
+      }
+    }
+  }
+  return TakeToken(sh);
+}
+
+// Inverse-CDF draw in id order over integer weights wf(v); -1 when they sum to zero.
+template <class Wf>
+__device__ int InverseCdf(int vocab, double u, Wf wf, Shared& sh) {
+  const Range r(vocab);
+  u64 s = 0;
+  for (int v = r.begin; v < r.end; ++v) s += wf(v);
+  u64 total = 0;
+  const u64 before = BlockExclusiveScan(s, sh, &total);
+  if (total == 0) return -1;  // block-uniform
+  u64 target = static_cast<u64>(u * static_cast<double>(total));
+  if (target >= total) target = total - 1;
+  if (threadIdx.x == 0) sh.token = -1;
+  __syncthreads();
+  if (before <= target && target < before + s) {
+    u64 cum = before;
+    for (int v = r.begin; v < r.end; ++v) {
+      cum += wf(v);
+      if (target < cum) {
+        sh.token = v;
+        break;
+      }
+    }
+  }
+  return TakeToken(sh);
+}
+
+struct Selected {
+  uint32_t tau;       // the boundary weight's bits
+  u64 above_count;    // eligible tokens strictly above it
+  u64 above_mass;     // and their mass (by_mass only)
+  unsigned int ties;  // eligible tokens exactly at it
+};
+
+// Radix select (8 bits per pass) of the boundary weight among eligible tokens:
+// measure(bits > tau) < target <= measure(bits >= tau), measure = count or mass.
+template <class Elig>
+__device__ Selected RadixSelect(const Row& row, Elig elig, bool by_mass, u64 target, Shared& sh) {
+  uint32_t prefix = 0, mask = 0;
+  u64 above_c = 0, above_m = 0;
+  unsigned int ties = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < kBins; i += kThreads) {
+      sh.count[i] = 0;
+      sh.mass[i] = 0;
+    }
+    __syncthreads();
+    for (int v = threadIdx.x; v < row.vocab; v += kThreads) {
+      const float w = row.W(v);
+      const uint32_t b = __float_as_uint(w);
+      if ((b & mask) != prefix || !elig(v, b)) continue;
+      const int bin = (b >> shift) & (kBins - 1);
+      atomicAdd(&sh.count[bin], 1u);
+      if (by_mass) atomicAdd(&sh.mass[bin], Fx(w));
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int bin = kBins - 1;
+      u64 c = above_c, m = above_m;
+      for (; bin > 0; --bin) {
+        if ((by_mass ? m + sh.mass[bin] : c + sh.count[bin]) >= target) break;
+        c += sh.count[bin];
+        m += sh.mass[bin];
+      }
+      sh.sel_bin = bin;
+      sh.sel_above_count = c;
+      sh.sel_above_mass = m;
+    }
+    __syncthreads();
+    const int bin = sh.sel_bin;
+    above_c = sh.sel_above_count;
+    above_m = sh.sel_above_mass;
+    ties = sh.count[bin];
+    prefix |= static_cast<uint32_t>(bin) << shift;
+    mask |= static_cast<uint32_t>(kBins - 1) << shift;
+    __syncthreads();
+  }
+  return {prefix, above_c, above_m, ties};
+}
+
+// Sets up row's temperature, top-k and top-p sets; returns the kept mass.
+__device__ u64 PrepareRow(Row& row, const SampleChunk& c, Shared& sh) {
+  const int vocab = row.vocab;
+  float m = -INFINITY;
+  for (int v = threadIdx.x; v < vocab; v += kThreads) m = fmaxf(m, row.logits[v]);
+  row.max = BlockMax(m, sh);
+  row.inv_t = 1.f / c.temperature;
+  row.use_k = c.top_k > 0 && c.top_k < vocab;
+  row.use_p = c.top_p < 1.f;
+  if (row.use_k) {
+    const Selected s = RadixSelect(
+        row, [](int, uint32_t) { return true; }, false, c.top_k, sh);
+    row.k_tau = s.tau;
+    const u64 need = static_cast<u64>(c.top_k) - s.above_count;
+    row.k_id = NthInIdOrder(
+        vocab, need, [&](int v) { return __float_as_uint(row.W(v)) == s.tau; }, sh);
+  }
+  u64 part = 0;
+  for (int v = threadIdx.x; v < vocab; v += kThreads) {
+    const float w = row.W(v);
+    part += row.InK(v, __float_as_uint(w)) ? Fx(w) : 0ull;
+  }
+  u64 mass = BlockSum(part, sh);
+  if (row.use_p && mass > 0) {
+    u64 thr = static_cast<u64>(ceil(static_cast<double>(c.top_p) * static_cast<double>(mass)));
+    thr = thr < 1 ? 1 : (thr > mass ? mass : thr);
+    const Selected s = RadixSelect(
+        row, [&](int v, uint32_t b) { return row.InK(v, b); }, true, thr, sh);
+    row.p_tau = s.tau;
+    const u64 fx_tau = Fx(__uint_as_float(s.tau));
+    u64 need = s.ties;
+    if (fx_tau > 0 && thr > s.above_mass) need = (thr - s.above_mass + fx_tau - 1) / fx_tau;
+    need = need < 1 ? 1 : (need > s.ties ? s.ties : need);
+    row.p_id = NthInIdOrder(
+        vocab, need,
+        [&](int v) {
+          const uint32_t b = __float_as_uint(row.W(v));
+          return b == s.tau && row.InK(v, b);
+        },
+        sh);
+    mass = s.above_mass + need * fx_tau;
+  }
+  return mass;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    SampleChunksKernel(const float* __restrict__ logits, const int32_t* __restrict__ argmax,
+                       int vocab, const SampleChunk* __restrict__ chunks,
+                       const int32_t* __restrict__ tokens, const float* __restrict__ q_rows,
+                       SampledChunk* __restrict__ out) {
+  __shared__ Shared sh;
+  detail::PdlWait();
+  detail::PdlTrigger();
+  const SampleChunk c = chunks[blockIdx.x];
+  SampledChunk* o = out + blockIdx.x;
+  const bool writer = threadIdx.x == 0;
+  if (!c.active) {
+    if (writer) *o = SampledChunk{0, 0};
+    return;
+  }
+  const int k = c.num_drafts;
+  if (c.temperature <= 0.f) {  // greedy: accept while the draft is the row's argmax
+    if (writer) {
+      int n = 0;
+      while (n < k && tokens[c.draft_token + n] == argmax[c.first_row + n]) ++n;
+      *o = SampledChunk{n, argmax[c.first_row + n]};
+    }
+    return;
+  }
+  for (int i = 0; i <= k; ++i) {
+    Row row;
+    row.logits = logits + static_cast<size_t>(c.first_row + i) * vocab;
+    row.vocab = vocab;
+    const u64 kept = PrepareRow(row, c, sh);
+    const uint64_t index = c.first_index + i;
+    const double u = CounterUniform(c.seed, index, RandomStream::kTarget);
+    auto p_fx = [&](int v) { return row.KeptFx(v); };
+    int token = -1;
+    if (i < k) {
+      const int d = tokens[c.draft_token + i];
+      const float* q = c.q_row >= 0 ? q_rows + static_cast<size_t>(c.q_row + i) * vocab : nullptr;
+      const double qd = q ? static_cast<double>(q[d]) : 1.0;
+      const double pd = kept > 0 ? static_cast<double>(row.KeptFx(d)) / kept : 0.0;
+      const double coin = CounterUniform(c.seed, index, RandomStream::kAccept);
+      if (qd > 0 && coin * qd < pd) continue;  // accepted (block-uniform decision)
+      if (q) {
+        const double inv = kept > 0 ? 1.0 / static_cast<double>(kept) : 0.0;
+        token = InverseCdf(
+            vocab, u,
+            [&](int v) {
+              const double x = static_cast<double>(row.KeptFx(v)) * inv - q[v];
+              return x > 0 ? static_cast<u64>(x * kFxScaleD) : 0ull;
+            },
+            sh);
+      } else {
+        token = InverseCdf(
+            vocab, u, [&](int v) { return v == d ? 0ull : row.KeptFx(v); }, sh);
+      }
+      // A zero residual means p == q, where rejection has probability zero: draw from p.
+      if (token < 0) token = InverseCdf(vocab, u, p_fx, sh);
+    } else {
+      token = InverseCdf(vocab, u, p_fx, sh);
+    }
+    if (token < 0) token = argmax[c.first_row + i];  // all weights zero (non-finite logits)
+    if (writer) *o = SampledChunk{i, token};
+    return;
+  }
+}
+
+}  // namespace
+
+cudaError_t SampleChunks(const float* logits, const int32_t* argmax, int vocab,
+                         const SampleChunk* chunks, int num_chunks, const int32_t* tokens,
+                         const float* q_rows, SampledChunk* out, cudaStream_t stream) {
+  if (num_chunks <= 0) return cudaSuccess;
+  return detail::Launch(SampleChunksKernel, num_chunks, kThreads, 0, stream, logits, argmax, vocab,
+                        chunks, tokens, q_rows, out);
+}
+
+}  // namespace linspec::kernels
