@@ -18,6 +18,7 @@
 
 namespace {
 
+using linspec::engine::ChunkSampling;
 using linspec::engine::EngineOptions;
 using linspec::engine::ForwardOptions;
 using linspec::engine::ForwardResult;
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   std::string model_dir, name = "model", json_out, batches_s = "1,4,16,64,256", ts_s = "1,5";
   std::string dtype = "bf16";
   int iters = 20, prefill = 32;
+  bool sampled = false;
   app.add_option("--model", model_dir, "model directory")->required();
   app.add_option("--name", name, "label in the table/JSON");
   app.add_option("--batches", batches_s, "batch sizes");
@@ -78,6 +80,8 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", prefill, "committed tokens per slot before timing");
   app.add_option("--dtype", dtype, "weight dtype bf16|fp16");
   app.add_option("--json", json_out, "write the JSON here");
+  app.add_flag("--sampled", sampled,
+               "also time each step ending with on-device sampling (T 0.8, top_p 0.9)");
   std::string profile_s;
   app.add_option("--profile", profile_s,
                  "only run one eager T=1 step per listed batch size between cudaProfilerStart/Stop "
@@ -155,8 +159,8 @@ int main(int argc, char** argv) {
                    {"vocab", c.vocab_size},
                    {"group_size", c.linear_attention.group_size},
                    {"conv_taps", c.linear_attention.conv_taps}};
-  std::printf("%-16s %5s %3s %10s %12s %12s %9s\n", "model", "B", "T", "ms/step", "tokens/s",
-              "roofline ms", "fraction");
+  std::printf("%-16s %5s %3s %10s %12s %12s %9s %10s\n", "model", "B", "T", "ms/step", "tokens/s",
+              "roofline ms", "fraction", "sampled ms");
   std::vector<TokenId> draft(max_t);
   for (int i = 0; i < max_t; ++i) draft[i] = (31 * i + 7) % c.vocab_size;
   for (int t : ts) {
@@ -170,16 +174,32 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "B=%d T=%d: %s\n", b, t, ms.status().ToString().c_str());
         return 1;
       }
+      // The same step ending with on-device sampling + acceptance (temperature 0.8,
+      // top_p 0.9; drafts are the verify tokens, one-hot proposals).
+      std::vector<ChunkSampling> sampling(b);
+      for (int s = 0; s < b; ++s) {
+        sampling[s].active = true;
+        sampling[s].temperature = 0.8f;
+        sampling[s].top_p = 0.9f;
+        sampling[s].seed = 1000 + s;
+      }
+      auto sampled_ms = sampled ? e.TimeStep(chunks, iters, sampling) : absl::StatusOr<double>(0.0);
+      if (!sampled_ms.ok()) {
+        std::fprintf(stderr, "B=%d T=%d sampled: %s\n", b, t,
+                     sampled_ms.status().ToString().c_str());
+        return 1;
+      }
       const double roof_ms = (weight_bytes + 2.0 * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
       const double tps = b * t / (*ms * 1e-3);
-      std::printf("%-16s %5d %3d %10.3f %12.0f %12.3f %9.3f\n", name.c_str(), b, t, *ms, tps,
-                  roof_ms, roof_ms / *ms);
+      std::printf("%-16s %5d %3d %10.3f %12.0f %12.3f %9.3f %10.3f\n", name.c_str(), b, t, *ms, tps,
+                  roof_ms, roof_ms / *ms, *sampled_ms);
       out["results"].push_back({{"B", b},
                                 {"T", t},
                                 {"ms_per_step", *ms},
                                 {"tokens_per_s", tps},
                                 {"roofline_ms", roof_ms},
                                 {"roofline_fraction", roof_ms / *ms}});
+      if (sampled) out["results"].back()["sampled_ms_per_step"] = *sampled_ms;
     }
   }
   // Launch gaps: B=1 T=1 without graphs.

@@ -31,6 +31,7 @@ for what in "$@"; do
     tests)
       export LINSPEC_SOURCE_DIR=$PWD
       timeout 240 /tmp/dev/gpu_kernels_parity_test 2>&1 | tee "$OUT/test_kernels.log" | tail -25
+      timeout 240 /tmp/dev/gpu_sampling_test 2>&1 | tee "$OUT/test_sampling.log" | grep -E "mismatch|identical|OK |FAILED|PASSED|seed|SEED" | head -40
       timeout 300 /tmp/dev/gpu_cuda_engine_test 2>&1 > "$OUT/test_engine.log"
       grep -E "FAILED|Failure|PASSED|bf16 GPU|seed" "$OUT/test_engine.log" | head -40
       tail -3 "$OUT/test_engine.log"
@@ -75,7 +76,7 @@ for what in "$@"; do
       kind=${what%-*} shape=${what#*-}
       for v in plain augmented; do
         if [ "$kind" = cuda ]; then
-          /tmp/dev/linspec-cuda-bench --model /tmp/models/$shape-$v --name "$shape-$v" \
+          /tmp/dev/linspec-cuda-bench --model /tmp/models/$shape-$v --name "$shape-$v" ${CUDA_BENCH_ARGS:-} \
             --json "$OUT/cuda_$shape-$v.json" 2>&1 | tee "$OUT/bench_$shape-$v.log"
         else
           python3 bench/pytorch/linear_llama_bench.py --shape "$shape" --variant $v \

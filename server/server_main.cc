@@ -42,6 +42,7 @@ struct Flags {
   std::string api_key, api_key_file, auth_exempt = "/health,/metrics";
   std::string log_level = "info";
   bool log_json = false;
+  bool host_sampling = false;
   double drain_timeout = 30, sse_keepalive = 10;
   uint64_t seed = 0;
 };
@@ -63,6 +64,9 @@ void AddModelFlags(CLI::App& app, Flags& f) {
                  "(upper bound, adaptive)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  app.add_flag("--host-sampling", f.host_sampling,
+               "sample and accept on the host from copied logits even when the engine can do "
+               "it on its device (comparison runs)");
   app.add_option("--device", f.device, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
@@ -251,6 +255,7 @@ absl::Status LoadBackend(const Flags& f, const std::string& model_dir, ServerMet
   so.drafter = drafter;
   so.num_draft_tokens = f.num_draft_tokens;
   so.seed = f.seed;
+  so.device_sampling = !f.host_sampling;
   auto sched = scheduler::Scheduler::Create(so, b->target.get(), b->draft.get(), b->tokenizer.get(),
                                             b->observer.get());
   if (!sched.ok()) return sched.status();

@@ -12,8 +12,8 @@ export LD_LIBRARY_PATH=/tmp/dev/lib:$(dirname "${cublas:-/usr/local/cuda/lib64/x
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
 MAX_TOKENS=${MAX_TOKENS:-128}
 
-serve() {  # drafter -> starts the server, sets GP/HP/PID
-  /tmp/dev/linspec-server --model models/default --draft-model models/draft --drafter "$1" \
+serve() {  # drafter [extra flags] -> starts the server, sets GP/HP/PID
+  /tmp/dev/linspec-server --model models/default --draft-model models/draft --drafter "$1" ${2:-} \
     --device cuda --num-slots 64 --max-queue 1024 --http-port 0 --grpc-port 0 \
     --log-level warn > /tmp/srv.out 2> "$OUT/server_$1.log" &
   PID=$!
@@ -22,18 +22,23 @@ serve() {  # drafter -> starts the server, sets GP/HP/PID
   HP=$(grep -o 'http=127.0.0.1:[0-9]*' /tmp/srv.out | cut -d: -f2)
 }
 
-for drafter in none ngram draft_model; do
-  serve "$drafter"
-  if [ -z "$GP" ]; then echo "server ($drafter) did not start"; cat "$OUT/server_$drafter.log"; continue; fi
+# Modes: drafter, or drafter:host = the same with --host-sampling (sampling and acceptance on
+# the host from copied logits, the baseline for on-device sampling; sampled runs only).
+for mode in ${MODES:-none none:host ngram draft_model draft_model:host}; do
+  drafter=${mode%%:*} tag=${mode/:/_} extra= temps="0 0.8"
+  if [ "$mode" != "$drafter" ]; then extra=--host-sampling temps=0.8; fi
+  serve "$drafter" "$extra"
+  if [ -z "$GP" ]; then echo "server ($mode) did not start"; cat "$OUT/server_$tag.log"; continue; fi
   for c in 1 16 64; do
     n=$((c * 4)); [ "$n" -lt 16 ] && n=16
-    for t in 0 0.8; do
-      echo "== drafter=$drafter concurrency=$c temperature=$t" | tee -a "$OUT/bench.txt"
+    for t in $temps; do
+      echo "== drafter=$drafter sampling=${extra:-device} concurrency=$c temperature=$t" | tee -a "$OUT/bench.txt"
       timeout 240 /tmp/dev/linspec-bench --target "127.0.0.1:$GP" -c "$c" -n "$n" \
         --max-tokens "$MAX_TOKENS" --temperature "$t" \
-        --json "$OUT/bench_${drafter}_c${c}_t${t}.json" 2>&1 | tee -a "$OUT/bench.txt"
+        --json "$OUT/bench_${tag}_c${c}_t${t}.json" 2>&1 | tee -a "$OUT/bench.txt"
     done
   done
+  drafter=$tag
   curl -sN "127.0.0.1:$HP/v1/completions" -d '{"prompt":"The jury said","max_tokens":24,"temperature":0,"stream":true}' \
     > "$OUT/sse_$drafter.txt"
   curl -s "127.0.0.1:$HP/metrics" > "$OUT/metrics_$drafter.txt"

@@ -244,14 +244,17 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, int iterations) {
+absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, int iterations,
+                                            absl::Span<const ChunkSampling> sampling) {
   if (!healthy_) return absl::UnavailableError("CUDA engine is unhealthy after a device error");
   StepPlan plan;
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  const StepShape shape = ShapeOf(plan, false, false);
-  RETURN_IF_ERROR(Fail(UploadPlan(plan, false)));
+  const bool sample = !sampling.empty();
+  if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, sampling, plan));
+  const StepShape shape = ShapeOf(plan, false, sample);
+  RETURN_IF_ERROR(Fail(UploadPlan(plan, sample)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));  // warm-up (and capture)
   cudaEvent_t start, stop;
   LINSPEC_CUDA_RETURN(cudaEventCreate(&start));

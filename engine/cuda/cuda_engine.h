@@ -52,7 +52,9 @@ class CudaEngine final : public Engine {
   // Benchmark hook: run a step of the given plan shape `iterations` times back to back
   // (graph replays, no host synchronization in between) without changing any cursor; returns
   // the mean milliseconds per step measured with device events. Slots' contents change.
-  absl::StatusOr<double> TimeStep(absl::Span<const SeqChunk> chunks, int iterations);
+  // With `sampling` (one per chunk), the step ends with on-device sampling / acceptance.
+  absl::StatusOr<double> TimeStep(absl::Span<const SeqChunk> chunks, int iterations,
+                                  absl::Span<const ChunkSampling> sampling = {});
 
   void set_use_graphs(bool on) { use_graphs_ = on; }
 
