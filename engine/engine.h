@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/counter_rng.h"
 #include "engine/model_config.h"
 #include "engine/types.h"
 
@@ -72,6 +73,11 @@ struct ChunkSampling {
   // transforms; empty: each proposal is one-hot (n-gram drafts, or drafts drawn by their own
   // random stream). Only the rows acceptance reaches are read.
   absl::Span<const float> draft_probs;
+  // Chunks without drafts: the random stream of the draw (a draft model draws its proposals
+  // from RandomStream::kDraft), and whether the transformed distribution the token was drawn
+  // from comes back too (ForwardResult::probs; a draft model's q for acceptance).
+  RandomStream stream = RandomStream::kTarget;
+  bool want_probs = false;
 };
 
 // A chunk's sampled outcome: num_accepted drafts (0 for committed chunks), then `next`.
@@ -92,6 +98,8 @@ struct ForwardResult {
   std::vector<TokenId> argmax;
   // One per chunk when ForwardOptions::sampling was given (inactive chunks: {0, 0}).
   std::vector<ChunkTokens> sampled;
+  // One row [vocab] per chunk with ChunkSampling::want_probs, in chunk order.
+  std::vector<float> probs;
 };
 
 struct ForwardOptions {

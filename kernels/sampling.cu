@@ -10,7 +10,9 @@ namespace {
 
 using u64 = unsigned long long;
 
-constexpr int kThreads = 512;
+constexpr int kThreads = 1024;
+// Rows up to this vocabulary keep their weights in shared memory (exp computed once).
+constexpr int kMaxCachedVocab = 40960;
 constexpr int kWarps = kThreads / 32;
 constexpr int kBins = 256;
 constexpr float kFxScale = 1099511627776.f;  // 2^40: masses are integers of 2^-40
@@ -36,6 +38,7 @@ __device__ __forceinline__ u64 Fx(float w) { return __float2ull_rn(w * kFxScale)
 // >= 0, so their float bits order like the weights.
 struct Row {
   const float* logits = nullptr;
+  float* cache = nullptr;  // shared memory [vocab] of weights, or null (recomputed)
   int vocab = 0;
   float max = 0.f;
   float inv_t = 1.f;
@@ -43,10 +46,11 @@ struct Row {
   uint32_t k_tau = 0, p_tau = 0;
   int k_id = 0, p_id = 0;
 
-  __device__ float W(int v) const {
-    const float w = expf((logits[v] - max) * inv_t);
+  __device__ float Weight(float logit) const {
+    const float w = expf((logit - max) * inv_t);
     return w > 0.f ? w : 0.f;  // NaN logits weigh nothing
   }
+  __device__ float W(int v) const { return cache ? cache[v] : Weight(logits[v]); }
   __device__ bool InK(int v, uint32_t b) const {
     return !use_k || b > k_tau || (b == k_tau && v <= k_id);
   }
@@ -180,6 +184,66 @@ struct Selected {
   unsigned int ties;  // eligible tokens exactly at it
 };
 
+// Adds one element per lane to the bin histogram (bin < 0: none), aggregated per warp: lanes
+// of the same bin sum their count and fixed-point mass (split in 20-bit halves so the 32-bit
+// lane sums cannot overflow) and one lane adds them, so flat distributions do not serialize
+// on one shared-memory address. Called by every lane of the warp.
+__device__ __forceinline__ void HistogramAdd(int bin, u64 fx, bool by_mass, Shared& sh) {
+  const unsigned peers = __match_any_sync(kFull, bin);
+  if (bin < 0) return;
+  const int lane = threadIdx.x & 31;
+  const bool leader = lane == __ffs(peers) - 1;
+  if (by_mass) {
+    const unsigned lo = __reduce_add_sync(peers, static_cast<unsigned>(fx & 0xFFFFFull));
+    const unsigned hi = __reduce_add_sync(peers, static_cast<unsigned>(fx >> 20));
+    if (leader) atomicAdd(&sh.mass[bin], (static_cast<u64>(hi) << 20) + lo);
+  }
+  if (leader) atomicAdd(&sh.count[bin], static_cast<unsigned>(__popc(peers)));
+}
+
+// Warp 0 finds the highest bin b (scanning from the top) with
+// measure(above) + measure(b) >= target, bin 0 if none; publishes it with the count and mass
+// of the bins above it.
+__device__ __forceinline__ void ChooseBin(bool by_mass, u64 target, u64 above_c, u64 above_m,
+                                          Shared& sh) {
+  if (threadIdx.x >= 32) return;
+  constexpr int kPer = kBins / 32;
+  const int lane = threadIdx.x;
+  u64 seg_c = 0, seg_m = 0;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int b = kBins - 1 - (lane * kPer + j);
+    seg_c += sh.count[b];
+    seg_m += sh.mass[b];
+  }
+  u64 inc_c = seg_c, inc_m = seg_m;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const u64 yc = __shfl_up_sync(kFull, inc_c, o);
+    const u64 ym = __shfl_up_sync(kFull, inc_m, o);
+    if (lane >= o) {
+      inc_c += yc;
+      inc_m += ym;
+    }
+  }
+  const u64 reach = by_mass ? above_m + inc_m : above_c + inc_c;
+  const unsigned hit = __ballot_sync(kFull, reach >= target);
+  const int chosen = hit ? __ffs(hit) - 1 : 31;
+  if (lane != chosen) return;
+  u64 c = above_c + inc_c - seg_c, m = above_m + inc_m - seg_m;
+  for (int j = 0; j < kPer; ++j) {
+    const int b = kBins - 1 - (lane * kPer + j);
+    if ((by_mass ? m + sh.mass[b] : c + sh.count[b]) >= target || b == 0) {
+      sh.sel_bin = b;
+      break;
+    }
+    c += sh.count[b];
+    m += sh.mass[b];
+  }
+  sh.sel_above_count = c;
+  sh.sel_above_mass = m;
+}
+
 // Radix select (8 bits per pass) of the boundary weight among eligible tokens:
 // measure(bits > tau) < target <= measure(bits >= tau), measure = count or mass.
 template <class Elig>
@@ -193,27 +257,19 @@ __device__ Selected RadixSelect(const Row& row, Elig elig, bool by_mass, u64 tar
       sh.mass[i] = 0;
     }
     __syncthreads();
-    for (int v = threadIdx.x; v < row.vocab; v += kThreads) {
-      const float w = row.W(v);
-      const uint32_t b = __float_as_uint(w);
-      if ((b & mask) != prefix || !elig(v, b)) continue;
-      const int bin = (b >> shift) & (kBins - 1);
-      atomicAdd(&sh.count[bin], 1u);
-      if (by_mass) atomicAdd(&sh.mass[bin], Fx(w));
+    for (int base = 0; base < row.vocab; base += kThreads) {  // warp-uniform trip count
+      const int v = base + threadIdx.x;
+      int bin = -1;
+      float w = 0.f;
+      if (v < row.vocab) {
+        w = row.W(v);
+        const uint32_t b = __float_as_uint(w);
+        if ((b & mask) == prefix && elig(v, b)) bin = (b >> shift) & (kBins - 1);
+      }
+      HistogramAdd(bin, bin >= 0 && by_mass ? Fx(w) : 0ull, by_mass, sh);
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-      int bin = kBins - 1;
-      u64 c = above_c, m = above_m;
-      for (; bin > 0; --bin) {
-        if ((by_mass ? m + sh.mass[bin] : c + sh.count[bin]) >= target) break;
-        c += sh.count[bin];
-        m += sh.mass[bin];
-      }
-      sh.sel_bin = bin;
-      sh.sel_above_count = c;
-      sh.sel_above_mass = m;
-    }
+    ChooseBin(by_mass, target, above_c, above_m, sh);
     __syncthreads();
     const int bin = sh.sel_bin;
     above_c = sh.sel_above_count;
@@ -233,6 +289,10 @@ __device__ u64 PrepareRow(Row& row, const SampleChunk& c, Shared& sh) {
   for (int v = threadIdx.x; v < vocab; v += kThreads) m = fmaxf(m, row.logits[v]);
   row.max = BlockMax(m, sh);
   row.inv_t = 1.f / c.temperature;
+  if (row.cache) {
+    for (int v = threadIdx.x; v < vocab; v += kThreads) row.cache[v] = row.Weight(row.logits[v]);
+    __syncthreads();
+  }
   row.use_k = c.top_k > 0 && c.top_k < vocab;
   row.use_p = c.top_p < 1.f;
   if (row.use_k) {
@@ -271,46 +331,63 @@ __device__ u64 PrepareRow(Row& row, const SampleChunk& c, Shared& sh) {
   return mass;
 }
 
+// Block (chunk, i) handles row i of the chunk: row i < k decides draft i+1 (accept, or the
+// residual draw that replaces it), row k draws the bonus (or the lone token of a chunk
+// without drafts). The rows run in parallel; the last of a chunk's blocks to finish combines
+// them (first rejection wins) and resets the chunk's counter for the next launch.
 __global__ void __launch_bounds__(kThreads)
     SampleChunksKernel(const float* __restrict__ logits, const int32_t* __restrict__ argmax,
                        int vocab, const SampleChunk* __restrict__ chunks,
                        const int32_t* __restrict__ tokens, const float* __restrict__ q_rows,
-                       SampledChunk* __restrict__ out) {
+                       SampledChunk* __restrict__ out, float* __restrict__ probs_out,
+                       int2* __restrict__ row_results, unsigned int* __restrict__ counters) {
   __shared__ Shared sh;
+  extern __shared__ float cache[];
   detail::PdlWait();
   detail::PdlTrigger();
   const SampleChunk c = chunks[blockIdx.x];
-  SampledChunk* o = out + blockIdx.x;
-  const bool writer = threadIdx.x == 0;
-  if (!c.active) {
-    if (writer) *o = SampledChunk{0, 0};
-    return;
-  }
+  const int i = blockIdx.y;
   const int k = c.num_drafts;
-  if (c.temperature <= 0.f) {  // greedy: accept while the draft is the row's argmax
+  const bool writer = threadIdx.x == 0;
+  SampledChunk* o = out + blockIdx.x;
+  if (!c.active || c.temperature <= 0.f) {  // one block: inactive, or greedy acceptance
+    if (i != 0) return;
+    float* probs = c.active && k == 0 && c.probs_row >= 0
+                       ? probs_out + static_cast<size_t>(c.probs_row) * vocab
+                       : nullptr;
+    if (probs) {
+      const int a = argmax[c.first_row];
+      for (int v = threadIdx.x; v < vocab; v += kThreads) probs[v] = v == a ? 1.f : 0.f;
+    }
     if (writer) {
       int n = 0;
-      while (n < k && tokens[c.draft_token + n] == argmax[c.first_row + n]) ++n;
-      *o = SampledChunk{n, argmax[c.first_row + n]};
+      if (c.active) {
+        while (n < k && tokens[c.draft_token + n] == argmax[c.first_row + n]) ++n;
+      }
+      *o = c.active ? SampledChunk{n, argmax[c.first_row + n]} : SampledChunk{0, 0};
     }
     return;
   }
-  for (int i = 0; i <= k; ++i) {
-    Row row;
-    row.logits = logits + static_cast<size_t>(c.first_row + i) * vocab;
-    row.vocab = vocab;
-    const u64 kept = PrepareRow(row, c, sh);
-    const uint64_t index = c.first_index + i;
-    const double u = CounterUniform(c.seed, index, RandomStream::kTarget);
-    auto p_fx = [&](int v) { return row.KeptFx(v); };
-    int token = -1;
-    if (i < k) {
-      const int d = tokens[c.draft_token + i];
-      const float* q = c.q_row >= 0 ? q_rows + static_cast<size_t>(c.q_row + i) * vocab : nullptr;
-      const double qd = q ? static_cast<double>(q[d]) : 1.0;
-      const double pd = kept > 0 ? static_cast<double>(row.KeptFx(d)) / kept : 0.0;
-      const double coin = CounterUniform(c.seed, index, RandomStream::kAccept);
-      if (qd > 0 && coin * qd < pd) continue;  // accepted (block-uniform decision)
+  if (i > k) return;
+  Row row;
+  row.logits = logits + static_cast<size_t>(c.first_row + i) * vocab;
+  row.cache = vocab <= kMaxCachedVocab ? cache : nullptr;
+  row.vocab = vocab;
+  const u64 kept = PrepareRow(row, c, sh);
+  const uint64_t index = c.first_index + i;
+  // Residual and bonus draws use the target's stream; a lone draw the chunk's own.
+  const RandomStream draw = k == 0 ? static_cast<RandomStream>(c.stream) : RandomStream::kTarget;
+  const double u = CounterUniform(c.seed, index, draw);
+  auto p_fx = [&](int v) { return row.KeptFx(v); };
+  int accepted = 0, token = -1;
+  if (i < k) {
+    const int d = tokens[c.draft_token + i];
+    const float* q = c.q_row >= 0 ? q_rows + static_cast<size_t>(c.q_row + i) * vocab : nullptr;
+    const double qd = q ? static_cast<double>(q[d]) : 1.0;
+    const double pd = kept > 0 ? static_cast<double>(row.KeptFx(d)) / kept : 0.0;
+    const double coin = CounterUniform(c.seed, index, RandomStream::kAccept);
+    accepted = qd > 0 && coin * qd < pd;  // block-uniform
+    if (!accepted) {
       if (q) {
         const double inv = kept > 0 ? 1.0 / static_cast<double>(kept) : 0.0;
         token = InverseCdf(
@@ -326,23 +403,53 @@ __global__ void __launch_bounds__(kThreads)
       }
       // A zero residual means p == q, where rejection has probability zero: draw from p.
       if (token < 0) token = InverseCdf(vocab, u, p_fx, sh);
-    } else {
-      token = InverseCdf(vocab, u, p_fx, sh);
     }
-    if (token < 0) token = argmax[c.first_row + i];  // all weights zero (non-finite logits)
-    if (writer) *o = SampledChunk{i, token};
+  } else {
+    token = InverseCdf(vocab, u, p_fx, sh);
+    if (k == 0 && c.probs_row >= 0) {
+      float* probs = probs_out + static_cast<size_t>(c.probs_row) * vocab;
+      const double inv = kept > 0 ? 1.0 / static_cast<double>(kept) : 0.0;
+      for (int v = threadIdx.x; v < vocab; v += kThreads) {
+        probs[v] = static_cast<float>(static_cast<double>(row.KeptFx(v)) * inv);
+      }
+    }
+  }
+  if (!accepted && token < 0) token = argmax[c.first_row + i];  // all weights zero
+  if (!writer) return;
+  if (k == 0) {
+    *o = SampledChunk{0, token};
     return;
   }
+  row_results[static_cast<size_t>(blockIdx.x) * gridDim.y + i] = make_int2(accepted, token);
+  __threadfence();
+  if (atomicAdd(&counters[blockIdx.x], 1u) != static_cast<unsigned>(k)) return;
+  __threadfence();
+  const volatile int2* rr = row_results + static_cast<size_t>(blockIdx.x) * gridDim.y;
+  int n = 0;
+  while (n < k && rr[n].x) ++n;
+  *o = SampledChunk{n, rr[n].y};
+  counters[blockIdx.x] = 0;
 }
 
 }  // namespace
 
+cudaError_t SampleChunksInit() {
+  static const cudaError_t attr = cudaFuncSetAttribute(
+      SampleChunksKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxCachedVocab * 4);
+  return attr;
+}
+
 cudaError_t SampleChunks(const float* logits, const int32_t* argmax, int vocab,
-                         const SampleChunk* chunks, int num_chunks, const int32_t* tokens,
-                         const float* q_rows, SampledChunk* out, cudaStream_t stream) {
+                         const SampleChunk* chunks, int num_chunks, int max_rows,
+                         const int32_t* tokens, const float* q_rows, SampledChunk* out,
+                         float* probs_out, int2* row_results, unsigned int* counters,
+                         cudaStream_t stream) {
   if (num_chunks <= 0) return cudaSuccess;
-  return detail::Launch(SampleChunksKernel, num_chunks, kThreads, 0, stream, logits, argmax, vocab,
-                        chunks, tokens, q_rows, out);
+  const size_t smem = vocab <= kMaxCachedVocab ? static_cast<size_t>(vocab) * 4 : 0;
+  if (cudaError_t e = SampleChunksInit(); e != cudaSuccess) return e;
+  return detail::Launch(SampleChunksKernel, dim3(num_chunks, max_rows), kThreads, smem, stream,
+                        logits, argmax, vocab, chunks, tokens, q_rows, out, probs_out, row_results,
+                        counters);
 }
 
 }  // namespace linspec::kernels

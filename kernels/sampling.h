@@ -18,10 +18,13 @@
 //   chunks:  [num_chunks]              tokens: the step's token ids (drafts are read there)
 //   q_rows:  [*, vocab] fp32 proposal rows (SampleChunk::q_row), may be null when unused
 //   out:     [num_chunks], every element written (inactive chunks: {0, 0})
+//   probs_out: [*, vocab] fp32: the transformed distribution of chunks with probs_row >= 0
+//            (every element of those rows written; greedy chunks get a one-hot row)
 #ifndef LINSPEC_KERNELS_SAMPLING_H_
 #define LINSPEC_KERNELS_SAMPLING_H_
 
 #include <cuda_runtime_api.h>
+#include <vector_types.h>
 
 #include <cstdint>
 
@@ -38,6 +41,8 @@ struct SampleChunk {
   float top_p = 1.f;
   uint64_t seed = 0;
   uint64_t first_index = 0;  // output index of the first draft (or of the sampled token)
+  uint32_t stream = 1;       // RandomStream of the draw when num_drafts == 0 (1 = kTarget)
+  int32_t probs_row = -1;    // num_drafts == 0: row of probs_out for the drawn-from p; -1: none
 };
 
 struct SampledChunk {
@@ -45,9 +50,18 @@ struct SampledChunk {
   int32_t token;
 };
 
+// Opts the kernel into its shared-memory weight cache; call once before capturing a graph
+// (SampleChunks calls it too).
+cudaError_t SampleChunksInit();
+
+// Scratch: row_results [num_chunks, max_rows] (any contents); counters [num_chunks], zero
+// before the first launch and left zero by every launch. max_rows >= 1 + the most drafts of
+// any chunk (one block per row).
 cudaError_t SampleChunks(const float* logits, const int32_t* argmax, int vocab,
-                         const SampleChunk* chunks, int num_chunks, const int32_t* tokens,
-                         const float* q_rows, SampledChunk* out, cudaStream_t stream);
+                         const SampleChunk* chunks, int num_chunks, int max_rows,
+                         const int32_t* tokens, const float* q_rows, SampledChunk* out,
+                         float* probs_out, int2* row_results, unsigned int* counters,
+                         cudaStream_t stream);
 
 }  // namespace linspec::kernels
 

@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
           std::max(1, std::min(options.prefill_token_budget, options.max_batch_tokens -
                                                                  options.prefill_token_budget -
                                                                  2 * draft->num_slots()));
+      d.device_sampling = options.device_sampling;
       drafter = MakeDraftModelDrafter(d);
       break;
     }

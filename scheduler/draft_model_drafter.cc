@@ -33,10 +33,15 @@ class DraftModelDrafter : public Drafter {
  private:
   // Appends the proposal drawn from a logits row to the task.
   void Draw(DraftTask* t, const float* logits, engine::TokenId argmax, int vocab);
+  // Runs one draft Forward and appends each owner's next proposal (owners[i] may be null:
+  // the chunk only feeds tokens). Draws on the draft engine's device when it samples.
+  absl::Status ForwardAndDraw(const std::vector<engine::SeqChunk>& chunks,
+                              const std::vector<DraftTask*>& owners);
   absl::Status FirstForward(absl::Span<DraftTask* const> tasks, std::vector<DraftTask*>* active);
 
   DraftModelDrafterOptions opt_;
   engine::ForwardResult result_;
+  std::vector<engine::ChunkSampling> sampling_;
   std::vector<float> probs_;
   std::vector<engine::SeqChunk> prefill_;  // consumed by the next Propose
   int forwards_ = 0;
@@ -63,7 +68,6 @@ absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
   chunks.swap(prefill_);
   owners.assign(chunks.size(), nullptr);
   int budget = opt_.catchup_token_budget;
-  bool want_logits = false;
   for (DraftTask* t : tasks) {
     const int64_t fed = opt_.engine->position(t->slot);
     const int lag = static_cast<int>(t->context.size() - fed);
@@ -78,21 +82,58 @@ absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
     c.tokens = t->context.subspan(fed, n);
     chunks.push_back(c);
     owners.push_back(fits && t->k > 0 ? t : nullptr);
-    if (fits && t->k > 0 && t->sampling->temperature > 0) want_logits = true;
   }
   if (chunks.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(ForwardAndDraw(chunks, owners));
+  for (DraftTask* t : owners) {
+    if (t != nullptr) active->push_back(t);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DraftModelDrafter::ForwardAndDraw(const std::vector<engine::SeqChunk>& chunks,
+                                               const std::vector<DraftTask*>& owners) {
+  const bool device = opt_.device_sampling && opt_.engine->samples_on_device();
+  bool want_logits = false;
+  for (const DraftTask* t : owners) want_logits |= t != nullptr && t->sampling->temperature > 0;
   engine::ForwardOptions fo;
-  fo.want_logits = want_logits;
+  fo.want_logits = want_logits && !device;
+  if (device) {
+    sampling_.assign(chunks.size(), engine::ChunkSampling{});
+    for (size_t i = 0; i < owners.size(); ++i) {
+      const DraftTask* t = owners[i];
+      if (t == nullptr) continue;
+      engine::ChunkSampling& s = sampling_[i];
+      s.active = true;
+      s.temperature = std::max(0.f, t->sampling->temperature);
+      s.top_k = t->sampling->top_k;
+      s.top_p = t->sampling->top_p;
+      s.seed = t->seed;
+      s.first_index = t->first_index + t->tokens.size();
+      s.stream = RandomStream::kDraft;
+      s.want_probs = s.temperature > 0;  // q for the target's acceptance
+    }
+    fo.sampling = sampling_;
+  }
   RETURN_IF_ERROR(opt_.engine->Forward(chunks, fo, &result_));
   ++forwards_;
+  const int vocab = result_.vocab_size;
+  size_t probs_row = 0;
   for (size_t i = 0; i < owners.size(); ++i) {
-    if (owners[i] == nullptr) continue;
+    DraftTask* t = owners[i];
+    if (t == nullptr) continue;
+    if (device) {
+      t->tokens.push_back(result_.sampled[i].next);
+      if (sampling_[i].want_probs) {
+        const float* q = result_.probs.data() + probs_row++ * vocab;
+        t->probs.insert(t->probs.end(), q, q + vocab);
+      }
+      continue;
+    }
     const int row = result_.row_offset[i];
     const float* logits =
-        want_logits ? result_.logits.data() + static_cast<size_t>(row) * result_.vocab_size
-                    : nullptr;
-    Draw(owners[i], logits, result_.argmax[row], result_.vocab_size);
-    active->push_back(owners[i]);
+        fo.want_logits ? result_.logits.data() + static_cast<size_t>(row) * vocab : nullptr;
+    Draw(t, logits, result_.argmax[row], vocab);
   }
   return absl::OkStatus();
 }
@@ -108,7 +149,6 @@ absl::Status DraftModelDrafter::Propose(absl::Span<DraftTask* const> tasks) {
   for (int step = 1;; ++step) {
     std::vector<engine::SeqChunk> chunks;
     std::vector<DraftTask*> owners;
-    bool want_logits = false;
     for (DraftTask* t : active) {
       if (t->k <= step) continue;
       engine::SeqChunk c;
@@ -117,20 +157,9 @@ absl::Status DraftModelDrafter::Propose(absl::Span<DraftTask* const> tasks) {
       c.pending = true;
       chunks.push_back(c);
       owners.push_back(t);
-      if (t->sampling->temperature > 0) want_logits = true;
     }
     if (chunks.empty()) break;
-    engine::ForwardOptions fo;
-    fo.want_logits = want_logits;
-    RETURN_IF_ERROR(opt_.engine->Forward(chunks, fo, &result_));
-    ++forwards_;
-    for (size_t i = 0; i < owners.size(); ++i) {
-      const int row = result_.row_offset[i];
-      const float* logits =
-          want_logits ? result_.logits.data() + static_cast<size_t>(row) * result_.vocab_size
-                      : nullptr;
-      Draw(owners[i], logits, result_.argmax[row], result_.vocab_size);
-    }
+    RETURN_IF_ERROR(ForwardAndDraw(chunks, owners));
   }
   return absl::OkStatus();
 }

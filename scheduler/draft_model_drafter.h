@@ -21,6 +21,9 @@ struct DraftModelDrafterOptions {
   int catchup_token_budget = 512;    // committed catch-up tokens per Propose
   // A sequence decoding with k = 0 is caught up once it lags by this many tokens.
   int max_lag_tokens = 32;
+  // Draw proposals on the draft engine's device when it can (Engine::samples_on_device):
+  // only the token and its q row come back; else from copied logits on the host.
+  bool device_sampling = true;
 };
 
 std::unique_ptr<Drafter> MakeDraftModelDrafter(const DraftModelDrafterOptions& options);

@@ -170,8 +170,10 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     const auto* sample = reinterpret_cast<const kernels::SampleChunk*>(
         meta_.get<char>() + SampleMetaOffset(n, shape.seqs));
     LINSPEC_CUDA_RETURN(kernels::SampleChunks(
-        logits_.get<float>(), argmax_.get<int32_t>(), c.vocab_size, sample, shape.seqs, tokens,
-        q_rows_.get<float>(), sampled_.get<kernels::SampledChunk>(), stream_));
+        logits_.get<float>(), argmax_.get<int32_t>(), c.vocab_size, sample, shape.seqs,
+        max_pending_, tokens, q_rows_.get<float>(), sampled_.get<kernels::SampledChunk>(),
+        probs_rows_.get<float>(), sample_rows_.get<int2>(), sample_counters_.get<unsigned int>(),
+        stream_));
   }
   return absl::OkStatus();
 }
@@ -230,6 +232,13 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
                         "logits copy")));
   } else {
     result->logits.clear();
+  }
+  result->probs.resize(sample ? size_t(probs_rows_used_) * vocab : 0);
+  if (!result->probs.empty()) {
+    RETURN_IF_ERROR(
+        Fail(CudaStatus(cudaMemcpyAsync(result->probs.data(), probs_rows_.get(),
+                                        result->probs.size() * 4, cudaMemcpyDeviceToHost, stream_),
+                        "sampled distributions copy")));
   }
   RETURN_IF_ERROR(Fail(CudaStatus(cudaStreamSynchronize(stream_), "step")));
   result->argmax.assign(argmax_host_.get<int32_t>(), argmax_host_.get<int32_t>() + rows);

@@ -136,9 +136,13 @@ class CudaEngine final : public Engine {
   PinnedMemory meta_host_, argmax_host_;
   // Sampling: per-chunk outcomes, and proposal rows q [q_rows_capacity_, vocab] allocated on
   // first use (graphs that sample are re-captured then: they bake in its address).
-  DeviceMemory sampled_, q_rows_;
+  // probs_rows_ [num_slots, vocab]: distributions asked for with ChunkSampling::want_probs
+  // (probs_rows_used_ of them in the current Forward).
+  DeviceMemory sampled_, q_rows_, probs_rows_;
+  DeviceMemory sample_rows_, sample_counters_;  // kernels::SampleChunks scratch
   PinnedMemory sampled_host_;
   int q_rows_capacity_ = 0;
+  int probs_rows_used_ = 0;
   size_t meta_bytes_ = 0;
   std::map<StepShape, cudaGraphExec_t> graphs_;
 };

@@ -238,6 +238,12 @@ absl::Status CudaEngine::AllocateStepBuffers() {
   RETURN_IF_ERROR(argmax_host_.Allocate(n * 4));
   RETURN_IF_ERROR(sampled_.Allocate(n * sizeof(kernels::SampledChunk), "sampled tokens"));
   RETURN_IF_ERROR(sampled_host_.Allocate(n * sizeof(kernels::SampledChunk)));
+  // One Forward has at most one chunk per slot.
+  RETURN_IF_ERROR(probs_rows_.Allocate(cursors_.size() * vocab * 4, "sampled distributions"));
+  RETURN_IF_ERROR(sample_rows_.Allocate(cursors_.size() * max_pending_ * 8, "sampling rows"));
+  RETURN_IF_ERROR(sample_counters_.Allocate(cursors_.size() * 4, "sampling counters"));
+  LINSPEC_CUDA_RETURN(cudaMemsetAsync(sample_counters_.get(), 0, cursors_.size() * 4, stream_));
+  LINSPEC_CUDA_RETURN(kernels::SampleChunksInit());
   return absl::OkStatus();
 }
 

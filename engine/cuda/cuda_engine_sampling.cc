@@ -71,11 +71,16 @@ absl::Status CudaEngine::PrepareSampling(absl::Span<const SeqChunk> chunks,
                                                      " x ", vocab));
     }
     if (!s.draft_probs.empty()) q_rows += static_cast<int>(k);
+    if (s.want_probs && k > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampling[", i, "]: want_probs is for chunks without drafts"));
+    }
   }
   if (q_rows > 0) RETURN_IF_ERROR(EnsureProposalRows(q_rows));
   auto* out = reinterpret_cast<kernels::SampleChunk*>(
       meta_host_.get<char>() + SampleMetaOffset(plan.num_tokens, plan.num_seqs));
   int q_next = 0;
+  probs_rows_used_ = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ChunkSampling& s = sampling[i];
     kernels::SampleChunk c;
@@ -91,6 +96,8 @@ absl::Status CudaEngine::PrepareSampling(absl::Span<const SeqChunk> chunks,
     c.top_p = s.top_p;
     c.seed = s.seed;
     c.first_index = s.first_index;
+    c.stream = static_cast<uint32_t>(s.stream);
+    if (s.active && s.want_probs) c.probs_row = probs_rows_used_++;
     if (s.active && !s.draft_probs.empty() && c.num_drafts > 0) {
       c.q_row = q_next;
       RETURN_IF_ERROR(Fail(CudaStatus(

@@ -90,11 +90,18 @@ Case RandomCase(std::mt19937& rng, int vocab) {
   c.s.seed = (static_cast<uint64_t>(rng()) << 32) | rng();
   c.s.first_index = rng() % 1000;
   c.s.draft_probs = c.q;
+  if (k == 0 && rng() % 2) {  // a draft model's lone draw: its own stream, q back
+    c.s.stream = RandomStream::kDraft;
+    c.s.want_probs = rng() % 2;
+  }
   return c;
 }
 
-// Runs kernels::SampleChunks over a batch of cases; one chunk per case.
-std::vector<kernels::SampledChunk> RunKernel(const std::vector<Case>& cases, int vocab) {
+// Runs kernels::SampleChunks over a batch of cases; one chunk per case. *probs receives the
+// rows of the cases with want_probs, in order.
+std::vector<kernels::SampledChunk> RunKernel(const std::vector<Case>& cases, int vocab,
+                                             std::vector<float>* probs = nullptr) {
+  int probs_rows = 0;
   std::vector<float> logits;
   std::vector<int32_t> argmax, tokens;
   std::vector<float> q;
@@ -114,6 +121,8 @@ std::vector<kernels::SampledChunk> RunKernel(const std::vector<Case>& cases, int
     sc.top_p = c.s.top_p;
     sc.seed = c.s.seed;
     sc.first_index = c.s.first_index;
+    sc.stream = static_cast<uint32_t>(c.s.stream);
+    if (c.s.active && c.s.want_probs) sc.probs_row = probs_rows++;
     for (size_t i = 0; i * vocab < c.rows.size(); ++i) {
       argmax.push_back(ArgmaxOf(c.rows.data() + i * vocab, vocab));
     }
@@ -124,27 +133,54 @@ std::vector<kernels::SampledChunk> RunKernel(const std::vector<Case>& cases, int
   DeviceBuffer<float> d_logits(logits), d_q(q);
   DeviceBuffer<int32_t> d_argmax(argmax), d_tokens(tokens);
   DeviceBuffer<kernels::SampleChunk> d_chunks(chunks);
+  const int max_rows = 5;  // RandomCase: k <= 4
   DeviceBuffer<kernels::SampledChunk> d_out(chunks.size());
-  d_out.Poison();
-  EXPECT_EQ(cudaSuccess, kernels::SampleChunks(d_logits.get(), d_argmax.get(), vocab,
-                                               d_chunks.get(), static_cast<int>(chunks.size()),
-                                               d_tokens.get(), d_q.get(), d_out.get(), nullptr));
-  EXPECT_EQ(cudaSuccess, cudaDeviceSynchronize());
-  return d_out.Download();
+  DeviceBuffer<int2> d_rows(chunks.size() * max_rows);
+  DeviceBuffer<unsigned int> d_counters(chunks.size());
+  DeviceBuffer<float> d_probs(chunks.size() * vocab);
+  cudaMemset(d_counters.get(), 0, chunks.size() * sizeof(unsigned int));
+  std::vector<kernels::SampledChunk> first;
+  for (int launch = 0; launch < 2; ++launch) {  // the second launch reuses the scratch
+    d_out.Poison();
+    d_rows.Poison();
+    EXPECT_EQ(
+        cudaSuccess,
+        kernels::SampleChunks(d_logits.get(), d_argmax.get(), vocab, d_chunks.get(),
+                              static_cast<int>(chunks.size()), max_rows, d_tokens.get(), d_q.get(),
+                              d_out.get(), d_probs.get(), d_rows.get(), d_counters.get(), nullptr));
+    EXPECT_EQ(cudaSuccess, cudaDeviceSynchronize());
+    for (unsigned int c : d_counters.Download()) EXPECT_EQ(c, 0u) << "counter not reset";
+    std::vector<kernels::SampledChunk> got = d_out.Download();
+    if (launch == 0) {
+      first = got;
+    } else {
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].num_accepted, first[i].num_accepted) << "chunk " << i;
+        EXPECT_EQ(got[i].token, first[i].token) << "chunk " << i;
+      }
+    }
+  }
+  if (probs != nullptr) {
+    *probs = d_probs.Download();
+    probs->resize(static_cast<size_t>(probs_rows) * vocab);
+  }
+  return first;
 }
 
 TEST(SamplingKernel, MatchesHostTwin) {
   LINSPEC_SKIP_WITHOUT_GPU();
   std::mt19937 rng(TestSeed());
-  int total = 0, mismatches = 0, accepted = 0, drafted = 0;
+  int total = 0, mismatches = 0, accepted = 0, drafted = 0, probs_rows = 0;
   for (int vocab : {7, 300, 32000}) {
     const int n = vocab == 32000 ? 120 : 400;
     std::vector<Case> cases;
     for (int i = 0; i < n; ++i) cases.push_back(RandomCase(rng, vocab));
-    const std::vector<kernels::SampledChunk> got = RunKernel(cases, vocab);
+    std::vector<float> got_probs, want_probs;
+    const std::vector<kernels::SampledChunk> got = RunKernel(cases, vocab, &got_probs);
     for (int i = 0; i < n; ++i) {
       const Case& c = cases[i];
-      const ChunkTokens want = ReferenceChunkTokens(c.rows, vocab, c.drafts, c.s);
+      const ChunkTokens want = ReferenceChunkTokens(c.rows, vocab, c.drafts, c.s, &want_probs);
+      probs_rows += c.s.active && c.s.want_probs;
       ++total;
       drafted += c.s.active ? static_cast<int>(c.drafts.size()) : 0;
       accepted += got[i].num_accepted;
@@ -157,7 +193,15 @@ TEST(SamplingKernel, MatchesHostTwin) {
             got[i].num_accepted, got[i].token, want.num_accepted, want.next);
       }
     }
+    // The distributions returned for want_probs chunks equal the host transform.
+    ASSERT_EQ(got_probs.size(), want_probs.size()) << "vocab " << vocab;
+    double worst = 0;
+    for (size_t j = 0; j < got_probs.size(); ++j) {
+      worst = std::max(worst, std::fabs(double(got_probs[j]) - want_probs[j]));
+    }
+    EXPECT_LT(worst, 1e-5) << "vocab " << vocab;
   }
+  EXPECT_GT(probs_rows, 0);
   std::printf("sampling kernel vs host twin: %d/%d chunks identical, %d of %d drafts accepted\n",
               total - mismatches, total, accepted, drafted);
   EXPECT_GT(accepted, 0);

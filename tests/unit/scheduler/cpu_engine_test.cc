@@ -132,7 +132,9 @@ TEST_F(CpuEngineScheduler, GreedySpeculativeEqualsPlainDecoding) {
           << "mode " << mode << " request " << i;
       drafted += sinks[i]->result().usage.draft_tokens;
     }
-    if (mode != 1) EXPECT_GT(drafted, 0);
+    if (mode != 1) {
+      EXPECT_GT(drafted, 0);
+    }
     (*s)->Drain(10);
     EXPECT_EQ((*s)->Stats().slots_used, 0);
     for (int slot = 0; slot < slots; ++slot) {

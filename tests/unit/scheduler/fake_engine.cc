@@ -106,6 +106,7 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
   std::vector<float> row(vocab);
   std::vector<float> chunk_rows;  // the current chunk's rows (sampling)
   result->sampled.clear();
+  result->probs.clear();
   int r = 0;
   for (size_t ci = 0; ci < chunks.size(); ++ci) {
     const engine::SeqChunk& c = chunks[ci];
@@ -128,14 +129,17 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
     if (sample) {
       const size_t k = c.pending ? c.tokens.size() - 1 : 0;
       const size_t num_rows = chunk_rows.size() / vocab;
+      if (k > 0 && options.sampling[ci].want_probs) {
+        return absl::InvalidArgumentError("fake engine: want_probs on a chunk with drafts");
+      }
       if (k > 0 && num_rows != k + 1) {
         return absl::InvalidArgumentError("fake engine: a sampled pending chunk needs all_logits");
       }
       // A committed chunk samples from its last row.
       const size_t first = k > 0 ? 0 : num_rows - 1;
-      result->sampled.push_back(
-          ReferenceChunkTokens(absl::MakeConstSpan(chunk_rows).subspan(first * vocab), vocab,
-                               c.tokens.subspan(c.tokens.size() - k), options.sampling[ci]));
+      result->sampled.push_back(ReferenceChunkTokens(
+          absl::MakeConstSpan(chunk_rows).subspan(first * vocab), vocab,
+          c.tokens.subspan(c.tokens.size() - k), options.sampling[ci], &result->probs));
     }
     auto& dst = c.pending ? s.pending : s.committed;
     dst.insert(dst.end(), c.tokens.begin(), c.tokens.end());

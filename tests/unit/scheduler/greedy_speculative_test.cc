@@ -28,6 +28,7 @@ TEST_P(GreedySpeculative, MatchesPlainGreedyDecoding) {
     h.draft_options.noise = (rng() % 3) * 0.6f;  // 0: the draft agrees with the target
     // The target accepts on its "device" (engine-side acceptance) in half of the trials.
     h.target_options.device_sampling = rng() % 2;
+    h.draft_options.device_sampling = h.target_options.device_sampling;
     scheduler::SchedulerOptions o;
     o.num_draft_tokens = mode == DraftMode::kNone ? 0 : rng() % 9;
     o.adaptive_draft = rng() % 2;

@@ -95,6 +95,7 @@ TEST_P(SamplingDistribution, MatchesTargetDistribution) {
   h.target_options.eos_token_ids = {};
   h.draft_options = h.target_options;
   h.target_options.device_sampling = std::get<2>(GetParam());
+  h.draft_options.device_sampling = std::get<2>(GetParam());
   h.draft_options.salt = 7;
   h.draft_options.noise = 1.5f;  // q differs from p a lot
   scheduler::SchedulerOptions o;
@@ -139,6 +140,10 @@ TEST_P(SamplingDistribution, MatchesTargetDistribution) {
   if (std::get<2>(GetParam())) {  // every target forward sampled there; no logits copied out
     EXPECT_GT(h.target->num_sampled_forwards(), 0);
     EXPECT_EQ(h.target->num_logit_forwards(), 0);
+    EXPECT_EQ(h.draft->num_logit_forwards(), 0);
+    if (mode == DraftMode::kModel) {
+      EXPECT_GT(h.draft->num_sampled_forwards(), 0);
+    }
   } else {
     EXPECT_EQ(h.target->num_sampled_forwards(), 0);
   }
