@@ -55,6 +55,41 @@ __device__ __forceinline__ uint4 LoadStream(const void* p) {
   return r;
 }
 
+// The same load with an L2 eviction policy (createpolicy): evict-first keeps the streamed
+// weights from pushing activations and split-K partials out of L2.
+__device__ __forceinline__ uint4 LoadStream(const void* p, uint64_t policy) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p), "l"(policy));
+  return r;
+}
+
+__device__ __forceinline__ uint64_t WeightPolicy(bool evict_first) {
+  uint64_t p;
+  if (evict_first) {
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+  } else {
+    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(p));
+  }
+  return p;
+}
+
+// 16-byte global -> shared copy that bypasses registers; zero-fills when !valid.
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // One 32-wide k chunk. Lane (g, t) holds 8 consecutive k of rows g, g+8 (+16, +24); the
 // chunk is two m16n8k16 steps whose k order is permuted identically for A and B (a dot
 // product does not depend on the order of its terms): physical k 8t+0..3 is step 0's
@@ -169,6 +204,125 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
 }
 
+// Waits until cp.async groups 0..grp of kXGroups have landed (wait_group takes an immediate).
+template <int kXGroups>
+__device__ __forceinline__ void WaitXGroup(int grp) {
+  static_assert(kXGroups == 4);
+  switch (kXGroups - 1 - grp) {
+    case 3:
+      CpAsyncWait<3>();
+      break;
+    case 2:
+      CpAsyncWait<2>();
+      break;
+    case 1:
+      CpAsyncWait<1>();
+      break;
+    default:
+      CpAsyncWait<0>();
+      break;
+  }
+  __syncthreads();
+}
+
+// The pipelined variant: same tiles, k order and mma sequence as SkinnyGemmKernel (so the
+// results are bitwise identical for the same k slice), but
+//  * weights stream through a rolling register ring: chunk u's next load is issued right after
+//    chunk u's mma, so kU chunks stay in flight all the time (the classic kernel drains the
+//    ring before refilling it);
+//  * the activation slice arrives by cp.async in kXGroups k-groups and the first mma waits
+//    only for the first group (the classic kernel loads all of it before any mma);
+//  * kW warps per block (8: 256 weight rows share one activation slice, half the L2 re-reads
+//    of x at 64 rows);
+//  * optional L2 evict-first policy on the weight loads.
+template <typename T, int kW, int NT, int kU>
+__global__ void __launch_bounds__(kW * 32)
+    SkinnyGemmPipelinedKernel(const T* __restrict__ w, const T* __restrict__ x,
+                              float* __restrict__ out, int m, int n, int k, int ks,
+                              int evict_first) {
+  extern __shared__ uint4 xs_smem[];
+  constexpr int kXGroups = 4;
+  const int split = blockIdx.y;
+  const int k0 = split * ks;
+  const int klen = min(ks, k - k0);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * (kW * kRowsPerWarp) + warp * kRowsPerWarp;
+  const char* wrow[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = min(row0 + g + 8 * i, n - 1);  // clamped rows are computed and discarded
+    wrow[i] = reinterpret_cast<const char*>(w + static_cast<size_t>(r) * k + k0 + 8 * t);
+  }
+  const uint64_t policy = WeightPolicy(evict_first != 0);
+  uint4 a[kU][4];
+#pragma unroll
+  for (int u = 0; u < kU; ++u)
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      a[u][i] =
+          32 * u < klen ? LoadStream(wrow[i] + 32 * u * sizeof(T), policy) : make_uint4(0, 0, 0, 0);
+  detail::PdlWait();
+  detail::PdlTrigger();
+
+  // Activation slice [NT*8 rows, klen] -> smem in kXGroups groups of whole 32-column chunks.
+  const int chunks = klen / 32;
+  const int per_group = (chunks + kXGroups - 1) / kXGroups;
+  const int row_stride = ks / 8 + 1;  // +1 uint4 of padding against bank conflicts
+#pragma unroll
+  for (int grp = 0; grp < kXGroups; ++grp) {
+    const int c0 = min(chunks, grp * per_group) * 4, c1 = min(chunks, (grp + 1) * per_group) * 4;
+    const int width = c1 - c0;
+    for (int idx = threadIdx.x; idx < NT * 8 * width; idx += kW * 32) {
+      const int r = idx / width, c = c0 + (idx - r * width);
+      CpAsync16(xs_smem + r * row_stride + c,
+                x + static_cast<size_t>(min(r, m - 1)) * k + k0 + c * 8, r < m);
+    }
+    CpAsyncCommit();
+  }
+
+  float acc[2][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.f;
+
+  const uint4* xs = xs_smem + t;
+  int ready = 0;  // chunks whose activations are known to be in smem
+  for (int kk = 0; kk < klen; kk += 32 * kU) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int kc = kk + 32 * u;
+      if (kc < klen) {
+        if (kc / 32 >= ready) {  // uniform across the block
+          const int grp = kc / 32 / per_group;
+          WaitXGroup<kXGroups>(grp);
+          ready = (grp + 1) * per_group;
+        }
+        MmaChunk<T, NT>(acc, a[u], xs + kc / 8, row_stride, g);
+        const int kn = kc + 32 * kU;
+        if (kn < klen) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) a[u][i] = LoadStream(wrow[i] + kn * sizeof(T), policy);
+        }
+      }
+    }
+  }
+
+  float* o = out + static_cast<size_t>(split) * m * n;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int col = nt * 8 + 2 * t + (e & 1);
+        if (row < n && col < m) o[static_cast<size_t>(col) * n + row] = acc[mt][nt][e];
+      }
+}
+
 int NumTiles(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8; }
 
 int MaxKSlice(int m) {
@@ -200,9 +354,52 @@ cudaError_t Launch(const void* w, const void* x, float* partials, int m, int n, 
                         m, n, k, ks);
 }
 
+template <typename T, int kW, int NT, int kU>
+cudaError_t LaunchPipelined(const void* w, const void* x, float* partials, int m, int n, int k,
+                            int ks, bool evict_first, cudaStream_t stream) {
+  const int splits = (k + ks - 1) / ks;
+  const size_t smem = static_cast<size_t>(NT) * 8 * (ks / 8 + 1) * sizeof(uint4);
+  auto* kernel = SkinnyGemmPipelinedKernel<T, kW, NT, kU>;
+  if (smem > 48 * 1024) {  // once per instantiation; the bound never changes in a process
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, MaxSmemBytes());
+    if (attr != cudaSuccess) return attr;
+  }
+  constexpr int kRows = kW * kRowsPerWarp;
+  dim3 grid((n + kRows - 1) / kRows, splits);
+  return detail::Launch(kernel, grid, kW * 32, smem, stream, static_cast<const T*>(w),
+                        static_cast<const T*>(x), partials, m, n, k, ks, evict_first ? 1 : 0);
+}
+
+template <typename T, int kW, int kU>
+cudaError_t LaunchPipelinedTiles(const void* w, const void* x, float* partials, int m, int n, int k,
+                                 int ks, bool evict_first, cudaStream_t stream) {
+  switch (NumTiles(m)) {
+    case 1:
+      return LaunchPipelined<T, kW, 1, kU>(w, x, partials, m, n, k, ks, evict_first, stream);
+    case 2:
+      return LaunchPipelined<T, kW, 2, kU>(w, x, partials, m, n, k, ks, evict_first, stream);
+    case 4:
+      return LaunchPipelined<T, kW, 4, kU>(w, x, partials, m, n, k, ks, evict_first, stream);
+    default:
+      return LaunchPipelined<T, kW, 8, kU>(w, x, partials, m, n, k, ks, evict_first, stream);
+  }
+}
+
 template <typename T>
 cudaError_t LaunchTyped(const void* w, const void* x, float* partials, int m, int n, int k, int ks,
-                        cudaStream_t stream) {
+                        int variant, cudaStream_t stream) {
+  const bool evict_first = (variant & kSkinnyEvictFirst) != 0;
+  switch (variant & ~kSkinnyEvictFirst) {
+    case kSkinnyPipelined4:
+      return LaunchPipelinedTiles<T, 4, 4>(w, x, partials, m, n, k, ks, evict_first, stream);
+    case kSkinnyPipelined8:
+      return LaunchPipelinedTiles<T, 8, 4>(w, x, partials, m, n, k, ks, evict_first, stream);
+    case kSkinnyPipelined4Deep:
+      return LaunchPipelinedTiles<T, 4, 8>(w, x, partials, m, n, k, ks, evict_first, stream);
+    default:
+      break;
+  }
   switch (NumTiles(m)) {
     case 1:
       return Launch<T, 1>(w, x, partials, m, n, k, ks, stream);
@@ -245,13 +442,16 @@ int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms) {
 }
 
 cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,
-                       int splits, DType dtype, cudaStream_t stream) {
-  if (m < 1 || m > kSkinnyMaxRows || n < 1 || k < 32 || k % 32 != 0 || dtype == DType::kF32) {
+                       int splits, DType dtype, cudaStream_t stream, int variant) {
+  if (m < 1 || m > kSkinnyMaxRows || n < 1 || k < 32 || k % 32 != 0 || dtype == DType::kF32 ||
+      (variant & ~kSkinnyEvictFirst) < 0 || (variant & ~kSkinnyEvictFirst) >= kSkinnyVariants) {
     return cudaErrorInvalidValue;
   }
   const int ks = KSlice(m, k, splits);
-  if (dtype == DType::kBF16) return LaunchTyped<__nv_bfloat16>(w, x, partials, m, n, k, ks, stream);
-  return LaunchTyped<__half>(w, x, partials, m, n, k, ks, stream);
+  if (dtype == DType::kBF16) {
+    return LaunchTyped<__nv_bfloat16>(w, x, partials, m, n, k, ks, variant, stream);
+  }
+  return LaunchTyped<__half>(w, x, partials, m, n, k, ks, variant, stream);
 }
 
 }  // namespace linspec::kernels

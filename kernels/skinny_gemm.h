@@ -30,8 +30,22 @@ int SkinnyGemmEffectiveSplits(int m, int k, int requested_splits);
 // A split count that fills the device: about 3 blocks per multiprocessor.
 int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
 
+// Kernel variants (all write the same partial layout; for the same effective split count every
+// variant gives bitwise the same result). kSkinnyClassic loads the whole activation slice
+// before the first mma and refills its weight registers in batches of 4 chunks; the pipelined
+// ones keep a rolling window of weight loads in flight and overlap the activation load
+// (cp.async) with the first mma: 4 or 8 warps (128 / 256 weight rows per block), 4 or 8 chunks
+// in flight per lane. OR kSkinnyEvictFirst into a pipelined variant to stream the weights with
+// an L2 evict-first policy.
+inline constexpr int kSkinnyClassic = 0;
+inline constexpr int kSkinnyPipelined4 = 1;
+inline constexpr int kSkinnyPipelined8 = 2;
+inline constexpr int kSkinnyPipelined4Deep = 3;
+inline constexpr int kSkinnyVariants = 4;
+inline constexpr int kSkinnyEvictFirst = 16;
+
 cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,
-                       int splits, DType dtype, cudaStream_t stream);
+                       int splits, DType dtype, cudaStream_t stream, int variant = kSkinnyClassic);
 
 // The down projection with SwiGLU fused into the activation load:
 //   x[r, i] = silu(g) * u (rounded to dtype), g/u = sum_s gu_partials[s][r][i / ffn + i],

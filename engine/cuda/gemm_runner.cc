@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -13,6 +14,70 @@ namespace {
 
 constexpr size_t kCublasWorkspaceBytes = 32u << 20;
 constexpr int kMaxTunedSplits = 48;
+
+constexpr int kNotPinned = -100;
+
+// LINSPEC_CUDA_SKINNY_VARIANT=<-1..3> pins the variant of rows <= 64 (A/B runs: 0 = the classic
+// skinny kernel, -1 = cuBLAS); unset = tuned.
+int PinnedVariant() {
+  static const int v = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_SKINNY_VARIANT");
+    if (e == nullptr || *e == '\0') return kNotPinned;
+    const int x = std::atoi(e);
+    return x >= GemmRunner::kCublas && x < kernels::kSkinnyVariants ? x : kNotPinned;
+  }();
+  return v;
+}
+
+// Times `reps` rounds of `calls` on `stream`: one CUDA graph replay where the stream can
+// capture (the engine replays graphs, so this times launches as they run there), else eager.
+cudaError_t TimeCalls(cudaStream_t stream, int reps, const std::function<cudaError_t()>& calls,
+                      cudaEvent_t start, cudaEvent_t stop, float* ms) {
+  cudaGraphExec_t exec = nullptr;
+  if (stream != nullptr &&
+      cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+    cudaError_t e = cudaSuccess;
+    for (int r = 0; r < reps && e == cudaSuccess; ++r) e = calls();
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (e == cudaSuccess && end == cudaSuccess) {
+      e = cudaGraphInstantiate(&exec, graph, 0);
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    if (e != cudaSuccess || end != cudaSuccess) {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+      return e != cudaSuccess ? e : end;
+    }
+  }
+  auto run = [&]() -> cudaError_t {
+    if (exec != nullptr) return cudaGraphLaunch(exec, stream);
+    cudaError_t e = cudaSuccess;
+    for (int r = 0; r < reps && e == cudaSuccess; ++r) e = calls();
+    return e;
+  };
+  cudaError_t e = run();  // warm-up
+  if (e == cudaSuccess) e = cudaEventRecord(start, stream);
+  if (e == cudaSuccess) e = run();
+  if (e == cudaSuccess) e = cudaEventRecord(stop, stream);
+  if (e == cudaSuccess) e = cudaEventSynchronize(stop);
+  if (e == cudaSuccess) e = cudaEventElapsedTime(ms, start, stop);
+  if (exec != nullptr) cudaGraphExecDestroy(exec);
+  return e;
+}
+
+// What the GEMM-only timing of Tune misses, in ms per call (bench/cuda_notes.md, "GEMM
+// microbenchmark"): a cuBLAS call breaks the programmatic-dependent-launch chain of the step
+// (measured: +4.5 us per call in a 1.3B B=1 step for a 0.5 us slower GEMM; override with
+// LINSPEC_CUDA_CUBLAS_PENALTY_US), and every extra split-K slice is re-read by the consumer
+// (~3 TB/s; rows = half the bucket, its mean).
+float ChoicePenaltyMs(int variant, int splits, int bucket, int n) {
+  static const float cublas_ms = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_CUBLAS_PENALTY_US");
+    return (e != nullptr && *e != '\0' ? static_cast<float>(std::atof(e)) : 4.f) * 1e-3f;
+  }();
+  if (variant == GemmRunner::kCublas) return cublas_ms;
+  return static_cast<float>(splits - 1) * (bucket / 2) * n * 4.f / 3e12f * 1e3f;
+}
 
 cudaDataType_t CudaType(kernels::DType t) {
   switch (t) {
@@ -41,6 +106,9 @@ absl::StatusOr<std::unique_ptr<GemmRunner>> GemmRunner::Create(kernels::DType dt
   LINSPEC_CUBLAS_RETURN(
       cublasSetWorkspace(r->cublas_, r->cublas_workspace_.get(), kCublasWorkspaceBytes));
   LINSPEC_CUBLAS_RETURN(cublasSetMathMode(r->cublas_, CUBLAS_DEFAULT_MATH));
+  // LINSPEC_CUDA_SKINNY_EVICT_FIRST=1 streams weights with an L2 evict-first policy.
+  const char* ef = std::getenv("LINSPEC_CUDA_SKINNY_EVICT_FIRST");
+  r->evict_first_ = ef != nullptr && std::string(ef) == "1" ? kernels::kSkinnyEvictFirst : 0;
   return r;
 }
 
@@ -54,18 +122,30 @@ bool GemmRunner::UsesSkinny(int m, int k) const {
   return dtype_ != kernels::DType::kF32 && m <= kernels::kSkinnyMaxRows && k % 32 == 0;
 }
 
-int GemmRunner::SplitsFor(int m, int n, int k) const {
+int GemmRunner::DefaultVariant() const {
+  const int pinned = PinnedVariant();
+  if (pinned == kCublas) return kCublas;
+  return (pinned >= 0 ? pinned : kernels::kSkinnyClassic) | evict_first_;
+}
+
+GemmRunner::SkinnyChoice GemmRunner::ChoiceFor(int m, int n, int k) const {
+  SkinnyChoice c;
   auto it = tuned_.find({n, k, Bucket(m)});
-  const int req =
-      it != tuned_.end() ? it->second : kernels::SkinnyGemmDefaultSplits(m, n, k, num_sms_);
-  return kernels::SkinnyGemmEffectiveSplits(m, k, req);
+  if (it != tuned_.end()) {
+    c = it->second;
+  } else {
+    c.variant = DefaultVariant();
+    c.splits = kernels::SkinnyGemmDefaultSplits(m, n, k, num_sms_);
+  }
+  c.splits = c.variant == kCublas ? 1 : kernels::SkinnyGemmEffectiveSplits(m, k, c.splits);
+  return c;
 }
 
 size_t GemmRunner::PartialElems(int m, int n, int k) const {
   if (!UsesSkinny(m, k)) return static_cast<size_t>(m) * n;
   // Tuning tries at most kMaxTunedSplits.
-  const int most =
-      std::max(SplitsFor(m, n, k), kernels::SkinnyGemmEffectiveSplits(m, k, kMaxTunedSplits));
+  const int most = std::max(ChoiceFor(m, n, k).splits,
+                            kernels::SkinnyGemmEffectiveSplits(m, k, kMaxTunedSplits));
   return static_cast<size_t>(most) * m * n;
 }
 
@@ -76,18 +156,27 @@ absl::Status GemmRunner::Run(const void* w, int n, int k, const void* x, int m, 
     return absl::OkStatus();
   }
   if (UsesSkinny(m, k)) {
-    const int s = SplitsFor(m, n, k);
-    LINSPEC_CUDA_RETURN(kernels::SkinnyGemm(w, x, partials, m, n, k, s, dtype_, stream_));
-    *splits = s;
-    return absl::OkStatus();
+    const SkinnyChoice c = ChoiceFor(m, n, k);
+    if (c.variant != kCublas) {
+      LINSPEC_CUDA_RETURN(
+          kernels::SkinnyGemm(w, x, partials, m, n, k, c.splits, dtype_, stream_, c.variant));
+      *splits = c.splits;
+      return absl::OkStatus();
+    }
   }
+  RETURN_IF_ERROR(RunCublas(w, n, k, x, m, partials));
+  *splits = 1;
+  return absl::OkStatus();
+}
+
+absl::Status GemmRunner::RunCublas(const void* w, int n, int k, const void* x, int m,
+                                   float* out) const {
   const float alpha = 1.f, beta = 0.f;
   const cudaDataType_t t = CudaType(dtype_);
   // Column-major view: out^T [n, m] = W [k, n]^T . X^T [k, m].
   LINSPEC_CUBLAS_RETURN(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, t, k, x,
-                                     t, k, &beta, partials, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                                     t, k, &beta, out, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
                                      CUBLAS_GEMM_DEFAULT));
-  *splits = 1;
   return absl::OkStatus();
 }
 
@@ -102,7 +191,9 @@ absl::Status GemmRunner::RunSwiGlu(const void* w, int n, int k, const float* gu_
   }();
   *fused = enabled && UsesSkinny(m, k) && m <= kernels::kSkinnySwiGluMaxRows;
   if (!*fused) return absl::OkStatus();
-  const int s = SplitsFor(m, n, k);
+  const SkinnyChoice c = ChoiceFor(m, n, k);
+  const int s =
+      c.variant == kCublas ? kernels::SkinnyGemmDefaultSplits(m, n, k, num_sms_) : c.splits;
   LINSPEC_CUDA_RETURN(
       kernels::SkinnyGemmSwiGlu(w, gu_partials, gu_splits, partials, m, n, k, s, dtype_, stream_));
   *splits = s;
@@ -110,44 +201,54 @@ absl::Status GemmRunner::RunSwiGlu(const void* w, int n, int k, const float* gu_
 }
 
 absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weights, const void* x,
-                              float* scratch) {
+                              float* scratch, const std::vector<int>& variants) {
   if (dtype_ == kernels::DType::kF32 || k % 32 != 0 || weights.empty()) return absl::OkStatus();
+  std::vector<int> vs = variants;
+  if (vs.empty() && PinnedVariant() != kNotPinned) vs = {PinnedVariant()};
+  if (vs.empty()) {
+    vs = {kernels::kSkinnyClassic, kernels::kSkinnyPipelined4, kernels::kSkinnyPipelined8,
+          kernels::kSkinnyPipelined4Deep, kCublas};
+  }
   cudaEvent_t start, stop;
   LINSPEC_CUDA_RETURN(cudaEventCreate(&start));
   LINSPEC_CUDA_RETURN(cudaEventCreate(&stop));
   absl::Status status;
   for (int bucket : {8, 16, 32, 64}) {
     float best_ms = std::numeric_limits<float>::max();
-    int best = 1, last_eff = -1;
-    for (int cand : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, kMaxTunedSplits}) {
-      if (cand > k / 32) break;
-      const int eff = kernels::SkinnyGemmEffectiveSplits(bucket, k, cand);
-      if (eff == last_eff) continue;
-      last_eff = eff;
-      auto run_all = [&]() -> cudaError_t {
-        for (const void* w : weights) {
-          cudaError_t e = kernels::SkinnyGemm(w, x, scratch, bucket, n, k, cand, dtype_, stream_);
-          if (e != cudaSuccess) return e;
+    SkinnyChoice best;
+    for (int variant : vs) {
+      if (variant != kCublas) variant |= evict_first_;
+      int last_eff = -1;
+      for (int cand : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, kMaxTunedSplits}) {
+        if (cand > k / 32 || (variant == kCublas && cand > 1)) break;
+        const int eff = kernels::SkinnyGemmEffectiveSplits(bucket, k, cand);
+        if (eff == last_eff) continue;
+        last_eff = eff;
+        auto run_all = [&]() -> cudaError_t {
+          for (const void* w : weights) {
+            if (variant == kCublas) {
+              if (!RunCublas(w, n, k, x, bucket, scratch).ok()) return cudaErrorUnknown;
+              continue;
+            }
+            cudaError_t e =
+                kernels::SkinnyGemm(w, x, scratch, bucket, n, k, cand, dtype_, stream_, variant);
+            if (e != cudaSuccess) return e;
+          }
+          return cudaSuccess;
+        };
+        float ms = 0;
+        const int reps = std::max(3, 24 / static_cast<int>(weights.size()));
+        if (cudaError_t e = TimeCalls(stream_, reps, run_all, start, stop, &ms); e != cudaSuccess) {
+          status = CudaStatus(e, "SkinnyGemm (tuning)");
+          break;
         }
-        return cudaSuccess;
-      };
-      if (cudaError_t e = run_all(); e != cudaSuccess) {
-        status = CudaStatus(e, "SkinnyGemm (tuning)");
-        break;
+        const float cost = ms / (reps * weights.size()) + ChoicePenaltyMs(variant, eff, bucket, n);
+        if (cost < best_ms) {
+          best_ms = cost;
+          best = {variant, cand};
+        }
       }
-      cudaEventRecord(start, stream_);
-      for (int rep = 0; rep < 3; ++rep) run_all();
-      cudaEventRecord(stop, stream_);
-      if (cudaError_t e = cudaEventSynchronize(stop); e != cudaSuccess) {
-        status = CudaStatus(e, "cudaEventSynchronize (tuning)");
-        break;
-      }
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      if (ms < best_ms) {
-        best_ms = ms;
-        best = cand;
-      }
+      if (!status.ok()) break;
     }
     if (!status.ok()) break;
     tuned_[{n, k, bucket}] = best;

@@ -1,6 +1,7 @@
 // Parity of every CUDA kernel with its CPU twin (kernels/reference.h): random inputs (never
 // zeros), poisoned outputs (every element must be written), relative-error bounds per dtype.
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -36,6 +37,9 @@ class KernelParity : public ::testing::Test {
   std::mt19937 rng_;
 };
 
+// Every kernel variant against the CPU twin; for the same split count all variants must agree
+// bitwise with the classic kernel (same k order and mma sequence), and row 0 must not depend on
+// how many rows ride along.
 TEST_F(KernelParity, SkinnyGemmMatchesReference) {
   struct Shape {
     int m, n, k, splits;
@@ -43,15 +47,22 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
   const Shape shapes[] = {{1, 1, 32, 1},       {1, 300, 1024, 0},  {3, 129, 96, 2},
                           {8, 512, 2048, 0},   {13, 77, 4128, 5},  {33, 260, 512, 0},
                           {64, 1000, 2048, 0}, {64, 128, 5632, 0}, {17, 64, 64, 64},
-                          {64, 300, 2048, 1},  {32, 200, 5632, 1}};  // > 48 KB of smem
+                          {64, 300, 2048, 1},  {32, 200, 5632, 1},   // > 48 KB of smem
+                          {5, 300, 64, 1},     {20, 520, 4096, 3},   // empty / uneven x groups
+                          {64, 777, 2048, 2},  {1, 2100, 2048, 1}};  // partial 256-row tiles
+  const int variants[] = {kSkinnyClassic,
+                          kSkinnyPipelined4,
+                          kSkinnyPipelined8,
+                          kSkinnyPipelined4Deep,
+                          kSkinnyPipelined4 | kSkinnyEvictFirst,
+                          kSkinnyPipelined8 | kSkinnyEvictFirst};
   for (const DType dt : {DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
-      SCOPED_TRACE(::testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k
-                                        << " dtype=" << static_cast<int>(dt));
       auto w = testing::RoundBf16(RandomVec(rng_, size_t(s.n) * s.k));
       auto x = testing::RoundBf16(RandomVec(rng_, size_t(s.m) * s.k));
       const int req = s.splits ? s.splits : SkinnyGemmDefaultSplits(s.m, s.n, s.k, 132);
       const int splits = SkinnyGemmEffectiveSplits(s.m, s.k, req);
+      const int s1 = SkinnyGemmEffectiveSplits(1, s.k, req);
       DeviceBuffer<uint16_t> dw(w.size()), dx(x.size());
       if (dt == DType::kBF16) {
         auto wb = testing::ToBf16(w), xb = testing::ToBf16(x);
@@ -62,26 +73,54 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
         cudaMemcpy(dw.get(), wb.data(), wb.size() * 2, cudaMemcpyHostToDevice);
         cudaMemcpy(dx.get(), xb.data(), xb.size() * 2, cudaMemcpyHostToDevice);
       }
-      DeviceBuffer<float> out(size_t(splits) * s.m * s.n);
-      out.Poison();
-      CUDA_OK(SkinnyGemm(dw.get(), dx.get(), out.get(), s.m, s.n, s.k, req, dt, nullptr));
-      CUDA_OK(cudaDeviceSynchronize());
-      auto got = SumSplitsHost(out.Download(), splits, size_t(s.m) * s.n);
       std::vector<float> want(size_t(s.m) * s.n);
       ref::Gemm(w.data(), x.data(), want.data(), s.m, s.n, s.k);
-      EXPECT_LT(RelErr(got, want), 2e-5);
-      if (s.m > 1) {  // row 0 does not depend on how many rows ride along
-        DeviceBuffer<float> one(size_t(SkinnyGemmEffectiveSplits(1, s.k, req)) * s.n);
-        CUDA_OK(SkinnyGemm(dw.get(), dx.get(), one.get(), 1, s.n, s.k, req, dt, nullptr));
+      std::vector<float> classic_raw;
+      for (const int variant : variants) {
+        SCOPED_TRACE(::testing::Message()
+                     << "m=" << s.m << " n=" << s.n << " k=" << s.k
+                     << " dtype=" << static_cast<int>(dt) << " variant=" << variant);
+        DeviceBuffer<float> out(size_t(splits) * s.m * s.n);
+        out.Poison();
+        CUDA_OK(
+            SkinnyGemm(dw.get(), dx.get(), out.get(), s.m, s.n, s.k, req, dt, nullptr, variant));
         CUDA_OK(cudaDeviceSynchronize());
-        const int s1 = SkinnyGemmEffectiveSplits(1, s.k, req);
-        if (s1 == splits) {
+        const auto raw = out.Download();
+        if (variant == kSkinnyClassic) {
+          classic_raw = raw;
+        } else {
+          ASSERT_EQ(raw.size(), classic_raw.size());
+          for (size_t i = 0; i < raw.size(); ++i) {
+            // Bitwise (NaN poison would also fail here).
+            ASSERT_EQ(0, std::memcmp(&raw[i], &classic_raw[i], 4)) << "element " << i;
+          }
+        }
+        auto got = SumSplitsHost(raw, splits, size_t(s.m) * s.n);
+        EXPECT_LT(RelErr(got, want), 2e-5);
+        if (s.m > 1 && s1 == splits) {  // row 0 does not depend on how many rows ride along
+          DeviceBuffer<float> one(size_t(s1) * s.n);
+          one.Poison();
+          CUDA_OK(
+              SkinnyGemm(dw.get(), dx.get(), one.get(), 1, s.n, s.k, req, dt, nullptr, variant));
+          CUDA_OK(cudaDeviceSynchronize());
           auto row0 = SumSplitsHost(one.Download(), s1, s.n);
           for (int c = 0; c < s.n; ++c) ASSERT_EQ(row0[c], got[c]) << "col " << c;
         }
       }
     }
   }
+}
+
+TEST_F(KernelParity, SkinnyGemmRejectsBadArguments) {
+  DeviceBuffer<uint16_t> w(64 * 64), x(64);
+  DeviceBuffer<float> out(64 * 64);
+  EXPECT_EQ(cudaErrorInvalidValue, SkinnyGemm(w.get(), x.get(), out.get(), 1, 64, 64, 1,
+                                              DType::kBF16, nullptr, kSkinnyVariants));
+  EXPECT_EQ(cudaErrorInvalidValue, SkinnyGemm(w.get(), x.get(), out.get(), 65, 64, 64, 1,
+                                              DType::kBF16, nullptr, kSkinnyPipelined4));
+  EXPECT_EQ(cudaErrorInvalidValue, SkinnyGemm(w.get(), x.get(), out.get(), 1, 64, 48, 1,
+                                              DType::kBF16, nullptr, kSkinnyPipelined8));
+  cudaGetLastError();
 }
 
 // SwiGLU fused into the down projection's activation load == SwiGlu then SkinnyGemm, bitwise.
