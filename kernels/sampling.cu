@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include "common/counter_rng.h"
 #include "kernels/device_common.cuh"
@@ -28,6 +29,7 @@ struct Shared {
   u64 sel_above_count;
   u64 sel_above_mass;
   int token;
+  int aggregate;
 };
 
 __device__ __forceinline__ u64 Fx(float w) { return __float2ull_rn(w * kFxScale); }
@@ -89,37 +91,11 @@ __device__ __forceinline__ float BlockMax(float v, Shared& sh) {
   return t;
 }
 
-// Exclusive prefix sum of v over threads in thread order; *total receives the block's sum.
-__device__ __forceinline__ u64 BlockExclusiveScan(u64 v, Shared& sh, u64* total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  u64 x = v;
+__device__ __forceinline__ u64 WarpSumU64(u64 v) {
 #pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const u64 y = __shfl_up_sync(kFull, x, o);
-    if (lane >= o) x += y;
-  }
-  __syncthreads();
-  if (lane == 31) sh.warp_u64[warp] = x;
-  __syncthreads();
-  u64 before = 0, tot = 0;
-#pragma unroll
-  for (int i = 0; i < kWarps; ++i) {
-    before += i < warp ? sh.warp_u64[i] : 0ull;
-    tot += sh.warp_u64[i];
-  }
-  *total = tot;
-  return before + x - v;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
 }
-
-// Thread t owns the contiguous ids [begin, end): scans in id order need no sort.
-struct Range {
-  int begin, end;
-  __device__ explicit Range(int vocab) {
-    const int chunk = (vocab + kThreads - 1) / kThreads;
-    begin = min(vocab, static_cast<int>(threadIdx.x) * chunk);
-    end = min(vocab, begin + chunk);
-  }
-};
 
 // Broadcasts sh.token (written by one thread before the barrier) and frees the slot.
 __device__ __forceinline__ int TakeToken(Shared& sh) {
@@ -129,52 +105,70 @@ __device__ __forceinline__ int TakeToken(Shared& sh) {
   return t;
 }
 
-// The n-th (1-based) id in increasing order with pred(id); vocab - 1 when there are fewer.
-template <class Pred>
-__device__ int NthInIdOrder(int vocab, u64 n, Pred pred, Shared& sh) {
-  const Range r(vocab);
-  u64 c = 0;
-  for (int v = r.begin; v < r.end; ++v) c += pred(v) ? 1 : 0;
-  u64 total = 0;
-  const u64 before = BlockExclusiveScan(c, sh, &total);
-  if (threadIdx.x == 0) sh.token = vocab - 1;
+// The smallest id v with wf(0) + ... + wf(v) > target(total), in id order; `if_none` when
+// target(total) >= total. Warp w owns the contiguous ids [w W, (w + 1) W) and reads them 32
+// at a time (coalesced, no shared-memory bank conflicts); only the warp holding the answer
+// walks its range again with warp scans.
+template <class Wf, class Target>
+__device__ int SearchIdOrder(int vocab, Wf wf, Target target_of, int if_none, Shared& sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int per_warp = ((vocab + kWarps - 1) / kWarps + 31) / 32 * 32;
+  const int begin = min(vocab, warp * per_warp), end = min(vocab, begin + per_warp);
+  u64 s = 0;
+  for (int v = begin + lane; v < end; v += 32) s += wf(v);
+  s = WarpSumU64(s);
   __syncthreads();
-  if (before < n && n <= before + c) {
-    u64 seen = before;
-    for (int v = r.begin; v < r.end; ++v) {
-      if (pred(v) && ++seen == n) {
-        sh.token = v;
+  if (lane == 0) sh.warp_u64[warp] = s;
+  if (threadIdx.x == 0) sh.token = if_none;
+  __syncthreads();
+  u64 before = 0, total = 0;
+#pragma unroll
+  for (int i = 0; i < kWarps; ++i) {
+    before += i < warp ? sh.warp_u64[i] : 0ull;
+    total += sh.warp_u64[i];
+  }
+  const u64 target = target_of(total);
+  if (target < total && before <= target && target < before + s) {  // warp-uniform
+    u64 cum = before;
+    for (int base = begin; base < end; base += 32) {
+      const int v = base + lane;
+      u64 incl = v < end ? wf(v) : 0ull;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const u64 y = __shfl_up_sync(kFull, incl, o);
+        if (lane >= o) incl += y;
+      }
+      const u64 chunk = __shfl_sync(kFull, incl, 31);
+      if (target < cum + chunk) {
+        const unsigned hit = __ballot_sync(kFull, cum + incl > target);
+        if (lane == __ffs(hit) - 1) sh.token = v;
         break;
       }
+      cum += chunk;
     }
   }
   return TakeToken(sh);
 }
 
+// The n-th (1-based) id in increasing order with pred(id); vocab - 1 when there are fewer.
+template <class Pred>
+__device__ int NthInIdOrder(int vocab, u64 n, Pred pred, Shared& sh) {
+  return SearchIdOrder(
+      vocab, [&](int v) { return pred(v) ? 1ull : 0ull; },
+      [&](u64 total) { return n >= 1 ? n - 1 : total; }, vocab - 1, sh);
+}
+
 // Inverse-CDF draw in id order over integer weights wf(v); -1 when they sum to zero.
 template <class Wf>
 __device__ int InverseCdf(int vocab, double u, Wf wf, Shared& sh) {
-  const Range r(vocab);
-  u64 s = 0;
-  for (int v = r.begin; v < r.end; ++v) s += wf(v);
-  u64 total = 0;
-  const u64 before = BlockExclusiveScan(s, sh, &total);
-  if (total == 0) return -1;  // block-uniform
-  u64 target = static_cast<u64>(u * static_cast<double>(total));
-  if (target >= total) target = total - 1;
-  if (threadIdx.x == 0) sh.token = -1;
-  __syncthreads();
-  if (before <= target && target < before + s) {
-    u64 cum = before;
-    for (int v = r.begin; v < r.end; ++v) {
-      cum += wf(v);
-      if (target < cum) {
-        sh.token = v;
-        break;
-      }
-    }
-  }
-  return TakeToken(sh);
+  return SearchIdOrder(
+      vocab, wf,
+      [&](u64 total) {
+        if (total == 0) return u64{0};
+        const u64 t = static_cast<u64>(u * static_cast<double>(total));
+        return t < total ? t : total - 1;
+      },
+      -1, sh);
 }
 
 struct Selected {
@@ -184,21 +178,34 @@ struct Selected {
   unsigned int ties;  // eligible tokens exactly at it
 };
 
-// Adds one element per lane to the bin histogram (bin < 0: none), aggregated per warp: lanes
-// of the same bin sum their count and fixed-point mass (split in 20-bit halves so the 32-bit
-// lane sums cannot overflow) and one lane adds them, so flat distributions do not serialize
-// on one shared-memory address. Called by every lane of the warp.
+// Adds one element per lane to the bin histogram (bin < 0: none). The first few distinct
+// bins of the warp are aggregated (one lane adds the group's count and fixed-point mass, the
+// mass split in 20-bit halves so the 32-bit warp sums cannot overflow), so flat distributions
+// do not serialize on one shared-memory address; the remaining lanes (spread over many bins,
+// little contention) add their own. Called by every lane of the warp.
 __device__ __forceinline__ void HistogramAdd(int bin, u64 fx, bool by_mass, Shared& sh) {
-  const unsigned peers = __match_any_sync(kFull, bin);
-  if (bin < 0) return;
+  constexpr int kAggregatedBins = 4;
   const int lane = threadIdx.x & 31;
-  const bool leader = lane == __ffs(peers) - 1;
-  if (by_mass) {
-    const unsigned lo = __reduce_add_sync(peers, static_cast<unsigned>(fx & 0xFFFFFull));
-    const unsigned hi = __reduce_add_sync(peers, static_cast<unsigned>(fx >> 20));
-    if (leader) atomicAdd(&sh.mass[bin], (static_cast<u64>(hi) << 20) + lo);
+  unsigned todo = __ballot_sync(kFull, bin >= 0);
+  if (sh.aggregate) {
+    for (int r = 0; r < kAggregatedBins && todo != 0; ++r) {  // warp-uniform
+      const int leader = __ffs(todo) - 1;
+      const int lb = __shfl_sync(kFull, bin, leader);
+      const bool mine = bin == lb && bin >= 0;
+      const unsigned group = __ballot_sync(kFull, mine);
+      if (by_mass) {
+        const unsigned lo = __reduce_add_sync(kFull, mine ? unsigned(fx & 0xFFFFFull) : 0u);
+        const unsigned hi = __reduce_add_sync(kFull, mine ? unsigned(fx >> 20) : 0u);
+        if (lane == leader) atomicAdd(&sh.mass[lb], (static_cast<u64>(hi) << 20) + lo);
+      }
+      if (lane == leader) atomicAdd(&sh.count[lb], static_cast<unsigned>(__popc(group)));
+      todo &= ~group;
+    }
   }
-  if (leader) atomicAdd(&sh.count[bin], static_cast<unsigned>(__popc(peers)));
+  if (todo & (1u << lane)) {
+    atomicAdd(&sh.count[bin], 1u);
+    if (by_mass) atomicAdd(&sh.mass[bin], fx);
+  }
 }
 
 // Warp 0 finds the highest bin b (scanning from the top) with
@@ -340,9 +347,11 @@ __global__ void __launch_bounds__(kThreads)
                        int vocab, const SampleChunk* __restrict__ chunks,
                        const int32_t* __restrict__ tokens, const float* __restrict__ q_rows,
                        SampledChunk* __restrict__ out, float* __restrict__ probs_out,
-                       int2* __restrict__ row_results, unsigned int* __restrict__ counters) {
+                       int2* __restrict__ row_results, unsigned int* __restrict__ counters,
+                       int aggregate) {
   __shared__ Shared sh;
   extern __shared__ float cache[];
+  if (threadIdx.x == 0) sh.aggregate = aggregate;  // read after PrepareRow's first barrier
   detail::PdlWait();
   detail::PdlTrigger();
   const SampleChunk c = chunks[blockIdx.x];
@@ -447,9 +456,13 @@ cudaError_t SampleChunks(const float* logits, const int32_t* argmax, int vocab,
   if (num_chunks <= 0) return cudaSuccess;
   const size_t smem = vocab <= kMaxCachedVocab ? static_cast<size_t>(vocab) * 4 : 0;
   if (cudaError_t e = SampleChunksInit(); e != cudaSuccess) return e;
+  static const int aggregate = [] {
+    const char* e = std::getenv("LINSPEC_SAMPLING_AGG");
+    return e && e[0] == '0' ? 0 : 1;
+  }();
   return detail::Launch(SampleChunksKernel, dim3(num_chunks, max_rows), kThreads, smem, stream,
                         logits, argmax, vocab, chunks, tokens, q_rows, out, probs_out, row_results,
-                        counters);
+                        counters, aggregate);
 }
 
 }  // namespace linspec::kernels
