@@ -19,8 +19,10 @@ namespace linspec::scheduler {
 struct DraftModelDrafterOptions {
   engine::Engine* engine = nullptr;  // borrowed
   int catchup_token_budget = 512;    // committed catch-up tokens per Propose
-  // A sequence decoding with k = 0 is caught up once it lags by this many tokens.
-  int max_lag_tokens = 32;
+  // A sequence decoding with k = 0 is caught up once it lags by this many tokens. Large, so
+  // that a server where speculation does not pay (k = 0 for everyone) runs few draft
+  // forwards: each catch-up forward costs about one draft step whatever its length.
+  int max_lag_tokens = 256;
   // Draw proposals on the draft engine's device when it can (Engine::samples_on_device):
   // only the token and its q row come back; else from copied logits on the host.
   bool device_sampling = true;
