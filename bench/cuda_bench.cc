@@ -4,16 +4,18 @@
 // with the bandwidth measured by a device-to-device copy in the same process.
 // Writes one JSON object (see bench/README.md) and prints a table.
 #include <cuda_profiler_api.h>
-#include <cuda_runtime_api.h>
+#include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "engine/cuda/cuda_engine.h"
+#include "kernels/sampling.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -64,6 +66,106 @@ std::vector<int> ParseList(const std::string& s) {
   return v;
 }
 
+// --sampling-kernel: kernels::SampleChunks alone, microseconds per launch for B chunks of one
+// row each (vocab 32000) or of k + 1 = 5 rows (one-hot drafts), over logits with a narrow or
+// a wide spread (flat vs peaked distributions), per sampling configuration.
+int RunSamplingKernelBench(int iters, const std::string& json_out) {
+  const int vocab = 32000, max_rows = 5;
+  nlohmann::json out = {{"bench", "sampling_kernel"}, {"vocab", vocab}, {"results", {}}};
+  std::printf("%-22s %6s %4s %3s %10s\n", "config", "spread", "B", "k", "us/launch");
+  struct Config {
+    const char* name;
+    float temperature;
+    int top_k;
+    float top_p;
+  };
+  const Config configs[] = {{"greedy", 0.f, 0, 1.f},
+                            {"t0.8", 0.8f, 0, 1.f},
+                            {"t0.8_topk50", 0.8f, 50, 1.f},
+                            {"t0.8_topp0.9", 0.8f, 0, 0.9f},
+                            {"t0.8_topk50_topp0.9", 0.8f, 50, 0.9f}};
+  std::mt19937 rng(7);
+  for (float spread : {0.3f, 3.f}) {
+    for (int b : {1, 64}) {
+      for (int k : {0, 4}) {
+        const int rows = b * (k + 1);
+        std::vector<float> logits(static_cast<size_t>(rows) * vocab);
+        std::normal_distribution<float> g(0.f, spread);
+        for (float& x : logits) x = g(rng);
+        std::vector<int32_t> argmax(rows), tokens(rows, 5);
+        for (int r = 0; r < rows; ++r) {
+          const float* row = logits.data() + static_cast<size_t>(r) * vocab;
+          argmax[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+        }
+        float *d_logits, *d_probs;
+        int32_t *d_argmax, *d_tokens;
+        linspec::kernels::SampleChunk* d_chunks;
+        linspec::kernels::SampledChunk* d_out;
+        int2* d_rows;
+        unsigned int* d_counters;
+        cudaMalloc(&d_logits, logits.size() * 4);
+        cudaMalloc(&d_probs, static_cast<size_t>(b) * vocab * 4);
+        cudaMalloc(&d_argmax, rows * 4);
+        cudaMalloc(&d_tokens, rows * 4);
+        cudaMalloc(&d_chunks, b * sizeof(linspec::kernels::SampleChunk));
+        cudaMalloc(&d_out, b * sizeof(linspec::kernels::SampledChunk));
+        cudaMalloc(&d_rows, static_cast<size_t>(b) * max_rows * sizeof(int2));
+        cudaMalloc(&d_counters, b * 4);
+        cudaMemset(d_counters, 0, b * 4);
+        cudaMemcpy(d_logits, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(d_argmax, argmax.data(), rows * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(d_tokens, tokens.data(), rows * 4, cudaMemcpyHostToDevice);
+        for (const Config& cfg : configs) {
+          std::vector<linspec::kernels::SampleChunk> chunks(b);
+          for (int i = 0; i < b; ++i) {
+            auto& c = chunks[i];
+            c.active = 1;
+            c.first_row = i * (k + 1);
+            c.num_drafts = k;
+            c.draft_token = i * (k + 1) + 1;
+            c.temperature = cfg.temperature;
+            c.top_k = cfg.top_k;
+            c.top_p = cfg.top_p;
+            c.seed = 100 + i;
+          }
+          cudaMemcpy(d_chunks, chunks.data(), b * sizeof(chunks[0]), cudaMemcpyHostToDevice);
+          cudaEvent_t e0, e1;
+          cudaEventCreate(&e0);
+          cudaEventCreate(&e1);
+          auto launch = [&] {
+            return linspec::kernels::SampleChunks(d_logits, d_argmax, vocab, d_chunks, b, max_rows,
+                                                  d_tokens, nullptr, d_out, d_probs, d_rows,
+                                                  d_counters, nullptr);
+          };
+          launch();
+          cudaEventRecord(e0);
+          for (int it = 0; it < iters; ++it) launch();
+          cudaEventRecord(e1);
+          if (cudaEventSynchronize(e1) != cudaSuccess) {
+            std::fprintf(stderr, "sampling kernel failed: %s\n",
+                         cudaGetErrorString(cudaGetLastError()));
+            return 1;
+          }
+          float ms = 0;
+          cudaEventElapsedTime(&ms, e0, e1);
+          const double us = 1e3 * ms / iters;
+          std::printf("%-22s %6.1f %4d %3d %10.1f\n", cfg.name, spread, b, k, us);
+          out["results"].push_back(
+              {{"config", cfg.name}, {"spread", spread}, {"B", b}, {"k", k}, {"us", us}});
+          cudaEventDestroy(e0);
+          cudaEventDestroy(e1);
+        }
+        for (void* p : std::initializer_list<void*>{d_logits, d_probs, d_argmax, d_tokens, d_chunks,
+                                                    d_out, d_rows, d_counters}) {
+          cudaFree(p);
+        }
+      }
+    }
+  }
+  if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +174,10 @@ int main(int argc, char** argv) {
   std::string dtype = "bf16";
   int iters = 20, prefill = 32;
   bool sampled = false;
-  app.add_option("--model", model_dir, "model directory")->required();
+  bool sampling_kernel = false;
+  app.add_option("--model", model_dir, "model directory");
+  app.add_flag("--sampling-kernel", sampling_kernel,
+               "time kernels::SampleChunks alone (no model) and exit");
   app.add_option("--name", name, "label in the table/JSON");
   app.add_option("--batches", batches_s, "batch sizes");
   app.add_option("--tokens", ts_s, "tokens per sequence per step (1 = decode, k+1 = verify)");
@@ -87,6 +192,11 @@ int main(int argc, char** argv) {
                  "only run one eager T=1 step per listed batch size between cudaProfilerStart/Stop "
                  "(for ncu --profile-from-start off)");
   CLI11_PARSE(app, argc, argv);
+  if (sampling_kernel) return RunSamplingKernelBench(iters, json_out);
+  if (model_dir.empty()) {
+    std::fprintf(stderr, "--model is required\n");
+    return 2;
+  }
   const std::vector<int> batches = ParseList(batches_s), ts = ParseList(ts_s);
   int max_b = 1, max_t = 1;
   for (int b : batches) max_b = std::max(max_b, b);

@@ -257,6 +257,7 @@ TEST(SamplingEngine, ForwardSamplingMatchesHostTwin) {
   const int vocab = e.config().vocab_size;
   std::vector<TokenId> last(eo.num_slots, 1);
   int total = 0, mismatches = 0;
+  size_t probs_rows = 0;
   for (int round = 0; round < 40; ++round) {
     const int nseq = 1 + rng() % eo.num_slots;
     std::vector<std::vector<TokenId>> toks(nseq);
@@ -280,13 +281,19 @@ TEST(SamplingEngine, ForwardSamplingMatchesHostTwin) {
       Case rc = RandomCase(rng, vocab);
       sampling[s] = rc.s;
       sampling[s].draft_probs = q[s];
+      // A lone draw may use the draft's stream and return its distribution.
+      const bool drafts = c.pending && toks[s].size() > 1;
+      sampling[s].stream = drafts || rng() % 2 ? RandomStream::kTarget : RandomStream::kDraft;
+      sampling[s].want_probs = !drafts && rng() % 2;
     }
     engine::ForwardOptions fo;
     fo.want_logits = true;
     fo.sampling = sampling;
     engine::ForwardResult r;
-    ASSERT_TRUE(e.Forward(chunks, fo, &r).ok());
+    const absl::Status st = e.Forward(chunks, fo, &r);
+    ASSERT_TRUE(st.ok()) << st;
     ASSERT_EQ(r.sampled.size(), chunks.size());
+    std::vector<float> want_probs;
     for (int s = 0; s < nseq; ++s) {
       const engine::SeqChunk& c = chunks[s];
       const size_t k = c.pending ? c.tokens.size() - 1 : 0;
@@ -294,7 +301,7 @@ TEST(SamplingEngine, ForwardSamplingMatchesHostTwin) {
       const size_t first = r.row_offset[s] + (k > 0 ? 0 : nrows - 1);
       const ChunkTokens want = ReferenceChunkTokens(
           absl::MakeConstSpan(r.logits).subspan(first * vocab, (k + 1) * vocab), vocab,
-          absl::MakeConstSpan(toks[s]).subspan(1, k), sampling[s]);
+          absl::MakeConstSpan(toks[s]).subspan(1, k), sampling[s], &want_probs);
       ++total;
       if (r.sampled[s].num_accepted != want.num_accepted || r.sampled[s].next != want.next) {
         ++mismatches;
@@ -309,7 +316,13 @@ TEST(SamplingEngine, ForwardSamplingMatchesHostTwin) {
         last[s] = toks[s].back();
       }
     }
+    ASSERT_EQ(r.probs.size(), want_probs.size());
+    for (size_t j = 0; j < want_probs.size(); ++j) {
+      ASSERT_NEAR(r.probs[j], want_probs[j], 1e-5) << "round " << round << " probs element " << j;
+    }
+    probs_rows += want_probs.size() / vocab;
   }
+  EXPECT_GT(probs_rows, 0u);
   std::printf("engine sampling vs host twin: %d/%d chunks identical\n", total - mismatches, total);
   EXPECT_LE(mismatches, total / 100);
   // Bad sampling options are refused without touching the slots.
