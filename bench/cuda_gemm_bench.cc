@@ -63,7 +63,9 @@ const std::vector<std::pair<std::string, int>>& Variants() {
       {"p8", kern::kSkinnyPipelined8},
       {"p4deep", kern::kSkinnyPipelined4Deep},
       {"p4_ef", kern::kSkinnyPipelined4 | kern::kSkinnyEvictFirst},
-      {"p8_ef", kern::kSkinnyPipelined8 | kern::kSkinnyEvictFirst}};
+      {"p8_ef", kern::kSkinnyPipelined8 | kern::kSkinnyEvictFirst},
+      {"t4", kern::kSkinnyTiled4},
+      {"t8", kern::kSkinnyTiled8}};
   return v;
 }
 

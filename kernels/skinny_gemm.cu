@@ -323,6 +323,122 @@ __global__ void __launch_bounds__(kW * 32)
       }
 }
 
+// The tiled variant: weights and activations both stream through a kStages-deep shared-memory
+// ring by cp.async (16-byte copies, no registers held), 64 k per stage, so many bytes stay in
+// flight whatever the row count and the activation slice needs no residency (any k slice fits).
+// Fragments are read back with the same lane mapping, k order and mma sequence as
+// SkinnyGemmKernel, so for the same k slice the results are bitwise identical to it.
+// Smem rows are 128 bytes (8 16-byte units); unit c of row r is stored at c ^ ((r & 1) << 2)
+// so that a quarter warp's 16-byte reads (rows 2p, 2p+1, units t or 4+t) hit all 32 banks once.
+constexpr int kTiledBk = 64;
+constexpr int kTiledStages = 4;
+
+__device__ __forceinline__ int Swz(int r, int c) { return r * 8 + (c ^ ((r & 1) << 2)); }
+
+template <typename T, int kW, int NT>
+__global__ void __launch_bounds__(kW * 32)
+    SkinnyGemmTiledKernel(const T* __restrict__ w, const T* __restrict__ x, float* __restrict__ out,
+                          int m, int n, int k, int ks) {
+  extern __shared__ uint4 tiled_smem[];
+  constexpr int kRows = kW * kRowsPerWarp;
+  constexpr int kWUnits = kRows * 8, kXUnits = NT * 8 * 8;  // 16-byte units per stage
+  uint4* ws = tiled_smem;                                   // [kStages][kRows * 8]
+  uint4* xsm = tiled_smem + kTiledStages * kWUnits;         // [kStages][NT * 8 * 8]
+  const int split = blockIdx.y;
+  const int k0 = split * ks;
+  const int klen = min(ks, k - k0);
+  const int nst = (klen + kTiledBk - 1) / kTiledBk;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int rowb = blockIdx.x * kRows;
+
+  auto issue_w = [&](int st) {
+    if (st >= nst) return;
+    uint4* dst = ws + (st % kTiledStages) * kWUnits;
+#pragma unroll
+    for (int j = 0; j < kWUnits / (kW * 32); ++j) {
+      const int u = threadIdx.x + j * kW * 32, r = u >> 3, c = u & 7;
+      const int kc = st * kTiledBk + c * 8;
+      const int gr = min(rowb + r, n - 1);  // clamped rows are computed and discarded
+      CpAsync16(dst + Swz(r, c), w + static_cast<size_t>(gr) * k + k0 + min(kc, klen - 8),
+                kc < klen);
+    }
+  };
+  auto issue_x = [&](int st) {
+    if (st >= nst) return;
+    uint4* dst = xsm + (st % kTiledStages) * kXUnits;
+    for (int u = threadIdx.x; u < kXUnits; u += kW * 32) {
+      const int r = u >> 3, c = u & 7;
+      const int kc = st * kTiledBk + c * 8;
+      CpAsync16(dst + Swz(r, c),
+                x + static_cast<size_t>(min(r, m - 1)) * k + k0 + min(kc, klen - 8),
+                r < m && kc < klen);
+    }
+  };
+
+  // The weights never change: start streaming them before waiting for the previous kernel.
+#pragma unroll
+  for (int st = 0; st < kTiledStages - 1; ++st) issue_w(st);
+  detail::PdlWait();
+  detail::PdlTrigger();
+#pragma unroll
+  for (int st = 0; st < kTiledStages - 1; ++st) issue_x(st);
+  CpAsyncCommit();
+  CpAsyncWait<0>();
+  __syncthreads();
+
+  float acc[2][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.f;
+
+  const int wr = warp * kRowsPerWarp + g;  // this lane's first weight row in the tile
+  for (int st = 0; st < nst; ++st) {
+    // Refill the slot consumed in the previous iteration (the barrier below protected it).
+    issue_w(st + kTiledStages - 1);
+    issue_x(st + kTiledStages - 1);
+    CpAsyncCommit();
+    const uint4* wsl = ws + (st % kTiledStages) * kWUnits;
+    const uint4* xsl = xsm + (st % kTiledStages) * kXUnits;
+#pragma unroll
+    for (int q = 0; q < kTiledBk / 32; ++q) {
+      if (st * kTiledBk + q * 32 < klen) {  // uniform
+        uint4 a[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a[i] = wsl[Swz(wr + 8 * i, q * 4 + t)];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint4 b = xsl[Swz(nt * 8 + g, q * 4 + t)];
+#pragma unroll
+          for (int mt = 0; mt < 2; ++mt) {
+            const uint4& lo = a[mt * 2];
+            const uint4& hi = a[mt * 2 + 1];
+            Mma<T>(acc[mt][nt], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+            Mma<T>(acc[mt][nt], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+          }
+        }
+      }
+    }
+    CpAsyncWait<kTiledStages - 2>();  // stage st + 1 has landed (for this thread)
+    __syncthreads();                  // ... for every thread; slot st may be refilled
+  }
+
+  float* o = out + static_cast<size_t>(split) * m * n;
+  const int row0 = rowb + warp * kRowsPerWarp;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + mt * 16 + g + (e >= 2 ? 8 : 0);
+        const int col = nt * 8 + 2 * t + (e & 1);
+        if (row < n && col < m) o[static_cast<size_t>(col) * n + row] = acc[mt][nt][e];
+      }
+}
+
 int NumTiles(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8; }
 
 int MaxKSlice(int m) {
@@ -371,6 +487,38 @@ cudaError_t LaunchPipelined(const void* w, const void* x, float* partials, int m
                         static_cast<const T*>(x), partials, m, n, k, ks, evict_first ? 1 : 0);
 }
 
+template <typename T, int kW, int NT>
+cudaError_t LaunchTiled(const void* w, const void* x, float* partials, int m, int n, int k, int ks,
+                        cudaStream_t stream) {
+  const int splits = (k + ks - 1) / ks;
+  constexpr int kRows = kW * kRowsPerWarp;
+  constexpr size_t smem = static_cast<size_t>(kTiledStages) * (kRows + NT * 8) * 8 * sizeof(uint4);
+  auto* kernel = SkinnyGemmTiledKernel<T, kW, NT>;
+  if constexpr (smem > 48 * 1024) {
+    static const cudaError_t attr =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (attr != cudaSuccess) return attr;
+  }
+  dim3 grid((n + kRows - 1) / kRows, splits);
+  return detail::Launch(kernel, grid, kW * 32, smem, stream, static_cast<const T*>(w),
+                        static_cast<const T*>(x), partials, m, n, k, ks);
+}
+
+template <typename T, int kW>
+cudaError_t LaunchTiledTiles(const void* w, const void* x, float* partials, int m, int n, int k,
+                             int ks, cudaStream_t stream) {
+  switch (NumTiles(m)) {
+    case 1:
+      return LaunchTiled<T, kW, 1>(w, x, partials, m, n, k, ks, stream);
+    case 2:
+      return LaunchTiled<T, kW, 2>(w, x, partials, m, n, k, ks, stream);
+    case 4:
+      return LaunchTiled<T, kW, 4>(w, x, partials, m, n, k, ks, stream);
+    default:
+      return LaunchTiled<T, kW, 8>(w, x, partials, m, n, k, ks, stream);
+  }
+}
+
 template <typename T, int kW, int kU>
 cudaError_t LaunchPipelinedTiles(const void* w, const void* x, float* partials, int m, int n, int k,
                                  int ks, bool evict_first, cudaStream_t stream) {
@@ -397,6 +545,10 @@ cudaError_t LaunchTyped(const void* w, const void* x, float* partials, int m, in
       return LaunchPipelinedTiles<T, 8, 4>(w, x, partials, m, n, k, ks, evict_first, stream);
     case kSkinnyPipelined4Deep:
       return LaunchPipelinedTiles<T, 4, 8>(w, x, partials, m, n, k, ks, evict_first, stream);
+    case kSkinnyTiled4:
+      return LaunchTiledTiles<T, 4>(w, x, partials, m, n, k, ks, stream);
+    case kSkinnyTiled8:
+      return LaunchTiledTiles<T, 8>(w, x, partials, m, n, k, ks, stream);
     default:
       break;
   }

@@ -35,13 +35,17 @@ int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
 // before the first mma and refills its weight registers in batches of 4 chunks; the pipelined
 // ones keep a rolling window of weight loads in flight and overlap the activation load
 // (cp.async) with the first mma: 4 or 8 warps (128 / 256 weight rows per block), 4 or 8 chunks
-// in flight per lane. OR kSkinnyEvictFirst into a pipelined variant to stream the weights with
+// in flight per lane; the tiled ones stream weights and activations through a shared-memory
+// ring (cp.async, 64 k per stage), so the activation slice need not stay resident. OR
+// kSkinnyEvictFirst into a pipelined variant to stream the weights with
 // an L2 evict-first policy.
 inline constexpr int kSkinnyClassic = 0;
 inline constexpr int kSkinnyPipelined4 = 1;
 inline constexpr int kSkinnyPipelined8 = 2;
 inline constexpr int kSkinnyPipelined4Deep = 3;
-inline constexpr int kSkinnyVariants = 4;
+inline constexpr int kSkinnyTiled4 = 4;  // weights + activations via a 4-stage cp.async ring
+inline constexpr int kSkinnyTiled8 = 5;  // the same with 8 warps (256 weight rows per block)
+inline constexpr int kSkinnyVariants = 6;
 inline constexpr int kSkinnyEvictFirst = 16;
 
 cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,

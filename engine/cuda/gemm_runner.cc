@@ -68,15 +68,17 @@ cudaError_t TimeCalls(cudaStream_t stream, int reps, const std::function<cudaErr
 // What the GEMM-only timing of Tune misses, in ms per call (bench/cuda_notes.md, "GEMM
 // microbenchmark"): a cuBLAS call breaks the programmatic-dependent-launch chain of the step
 // (measured: +4.5 us per call in a 1.3B B=1 step for a 0.5 us slower GEMM; override with
-// LINSPEC_CUDA_CUBLAS_PENALTY_US), and every extra split-K slice is re-read by the consumer
-// (~3 TB/s; rows = half the bucket, its mean).
+// LINSPEC_CUDA_CUBLAS_PENALTY_US), and the consumer re-reads every extra split-K slice (taken
+// at 1.5 TB/s: the 1.3B B=64 step measured ~2x the bandwidth-ideal cost; rows = 2 for the
+// 1..8 bucket, whose common case is one row, else the bucket's top).
 float ChoicePenaltyMs(int variant, int splits, int bucket, int n) {
   static const float cublas_ms = [] {
     const char* e = std::getenv("LINSPEC_CUDA_CUBLAS_PENALTY_US");
     return (e != nullptr && *e != '\0' ? static_cast<float>(std::atof(e)) : 4.f) * 1e-3f;
   }();
   if (variant == GemmRunner::kCublas) return cublas_ms;
-  return static_cast<float>(splits - 1) * (bucket / 2) * n * 4.f / 3e12f * 1e3f;
+  const int rows = bucket <= 8 ? 2 : bucket;
+  return static_cast<float>(splits - 1) * rows * n * 4.f / 1.5e12f * 1e3f;
 }
 
 cudaDataType_t CudaType(kernels::DType t) {
@@ -206,8 +208,9 @@ absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weig
   std::vector<int> vs = variants;
   if (vs.empty() && PinnedVariant() != kNotPinned) vs = {PinnedVariant()};
   if (vs.empty()) {
-    vs = {kernels::kSkinnyClassic, kernels::kSkinnyPipelined4, kernels::kSkinnyPipelined8,
-          kernels::kSkinnyPipelined4Deep, kCublas};
+    // p4 / p8 never won a shape in bench/results/cuda_gemm.json: not tried by default.
+    vs = {kernels::kSkinnyClassic, kernels::kSkinnyPipelined4Deep, kernels::kSkinnyTiled4,
+          kernels::kSkinnyTiled8, kCublas};
   }
   cudaEvent_t start, stop;
   LINSPEC_CUDA_RETURN(cudaEventCreate(&start));

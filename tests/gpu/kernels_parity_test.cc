@@ -55,7 +55,9 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
                           kSkinnyPipelined8,
                           kSkinnyPipelined4Deep,
                           kSkinnyPipelined4 | kSkinnyEvictFirst,
-                          kSkinnyPipelined8 | kSkinnyEvictFirst};
+                          kSkinnyPipelined8 | kSkinnyEvictFirst,
+                          kSkinnyTiled4,
+                          kSkinnyTiled8};
   for (const DType dt : {DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
       auto w = testing::RoundBf16(RandomVec(rng_, size_t(s.n) * s.k));
