@@ -12,17 +12,23 @@ namespace {
 using u64 = unsigned long long;
 
 constexpr int kThreads = 1024;
-// Rows up to this vocabulary keep their weights in shared memory (exp computed once).
-constexpr int kMaxCachedVocab = 40960;
 constexpr int kWarps = kThreads / 32;
-constexpr int kBins = 256;
+// Radix digits of the 31 value bits of a weight (bit 31, the sign, is 0): 12, 10, 9 bits.
+__device__ __forceinline__ int DigitBits(int pass) { return pass == 0 ? 12 : pass == 1 ? 10 : 9; }
+constexpr int kMaxBins = 1 << 12;
+// Ids of the pass-1 bin are compacted (when they fit) so passes 2 and 3 touch only them.
+constexpr int kMaxCandidates = 8192;
+// Dynamic shared memory after the weight cache: histograms and candidates.
+constexpr size_t kScratchBytes = kMaxBins * (4 + 8) + kMaxCandidates * 4;
 constexpr float kFxScale = 1099511627776.f;  // 2^40: masses are integers of 2^-40
 constexpr double kFxScaleD = 1099511627776.0;
 constexpr unsigned kFull = 0xffffffffu;
 
 struct Shared {
-  unsigned int count[kBins];
-  u64 mass[kBins];
+  unsigned int* count;  // [kMaxBins], dynamic shared memory
+  u64* mass;            // [kMaxBins]
+  int* cand;            // [kMaxCandidates]: ids of the pass-1 bin (compacted)
+  int num_cand;
   u64 warp_u64[kWarps];
   float warp_f[kWarps];
   int sel_bin;
@@ -211,15 +217,14 @@ __device__ __forceinline__ void HistogramAdd(int bin, u64 fx, bool by_mass, Shar
 // Warp 0 finds the highest bin b (scanning from the top) with
 // measure(above) + measure(b) >= target, bin 0 if none; publishes it with the count and mass
 // of the bins above it.
-__device__ __forceinline__ void ChooseBin(bool by_mass, u64 target, u64 above_c, u64 above_m,
-                                          Shared& sh) {
+__device__ __forceinline__ void ChooseBin(int bins, bool by_mass, u64 target, u64 above_c,
+                                          u64 above_m, Shared& sh) {
   if (threadIdx.x >= 32) return;
-  constexpr int kPer = kBins / 32;
+  const int per = bins / 32;
   const int lane = threadIdx.x;
   u64 seg_c = 0, seg_m = 0;
-#pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    const int b = kBins - 1 - (lane * kPer + j);
+  for (int j = 0; j < per; ++j) {
+    const int b = bins - 1 - (lane * per + j);
     seg_c += sh.count[b];
     seg_m += sh.mass[b];
   }
@@ -238,8 +243,8 @@ __device__ __forceinline__ void ChooseBin(bool by_mass, u64 target, u64 above_c,
   const int chosen = hit ? __ffs(hit) - 1 : 31;
   if (lane != chosen) return;
   u64 c = above_c + inc_c - seg_c, m = above_m + inc_m - seg_m;
-  for (int j = 0; j < kPer; ++j) {
-    const int b = kBins - 1 - (lane * kPer + j);
+  for (int j = 0; j < per; ++j) {
+    const int b = bins - 1 - (lane * per + j);
     if ((by_mass ? m + sh.mass[b] : c + sh.count[b]) >= target || b == 0) {
       sh.sel_bin = b;
       break;
@@ -251,40 +256,66 @@ __device__ __forceinline__ void ChooseBin(bool by_mass, u64 target, u64 above_c,
   sh.sel_above_mass = m;
 }
 
-// Radix select (8 bits per pass) of the boundary weight among eligible tokens:
-// measure(bits > tau) < target <= measure(bits >= tau), measure = count or mass.
+// Radix select (digits of 12, 10 and 9 bits) of the boundary weight among eligible tokens:
+// measure(bits > tau) < target <= measure(bits >= tau), measure = count or mass. After the
+// first pass the ids of the chosen bin are compacted when they fit, so the later passes read
+// only them; histogram sums are integers, so the order of the candidates does not matter.
 template <class Elig>
 __device__ Selected RadixSelect(const Row& row, Elig elig, bool by_mass, u64 target, Shared& sh) {
   uint32_t prefix = 0, mask = 0;
   u64 above_c = 0, above_m = 0;
   unsigned int ties = 0;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = threadIdx.x; i < kBins; i += kThreads) {
+  bool compacted = false;
+  int shift = 31;
+  for (int pass = 0; pass < 3; ++pass) {
+    const int bins = 1 << DigitBits(pass);
+    shift -= DigitBits(pass);
+    for (int i = threadIdx.x; i < bins; i += kThreads) {
       sh.count[i] = 0;
       sh.mass[i] = 0;
     }
     __syncthreads();
-    for (int base = 0; base < row.vocab; base += kThreads) {  // warp-uniform trip count
-      const int v = base + threadIdx.x;
+    const int n = compacted ? sh.num_cand : row.vocab;
+    for (int base = 0; base < n; base += kThreads) {  // warp-uniform trip count
+      const int idx = base + threadIdx.x;
       int bin = -1;
       float w = 0.f;
-      if (v < row.vocab) {
+      if (idx < n) {
+        const int v = compacted ? sh.cand[idx] : idx;
         w = row.W(v);
         const uint32_t b = __float_as_uint(w);
-        if ((b & mask) == prefix && elig(v, b)) bin = (b >> shift) & (kBins - 1);
+        if ((b & mask) == prefix && (compacted || elig(v, b))) bin = (b >> shift) & (bins - 1);
       }
       HistogramAdd(bin, bin >= 0 && by_mass ? Fx(w) : 0ull, by_mass, sh);
     }
     __syncthreads();
-    ChooseBin(by_mass, target, above_c, above_m, sh);
+    ChooseBin(bins, by_mass, target, above_c, above_m, sh);
     __syncthreads();
     const int bin = sh.sel_bin;
     above_c = sh.sel_above_count;
     above_m = sh.sel_above_mass;
     ties = sh.count[bin];
     prefix |= static_cast<uint32_t>(bin) << shift;
-    mask |= static_cast<uint32_t>(kBins - 1) << shift;
+    mask |= static_cast<uint32_t>(bins - 1) << shift;
+    if (pass == 0 && threadIdx.x == 0) sh.num_cand = 0;
     __syncthreads();
+    if (pass == 0 && ties <= kMaxCandidates) {                  // block-uniform
+      for (int base = 0; base < row.vocab; base += kThreads) {  // warp-uniform trip count
+        const int v = base + threadIdx.x;
+        bool in = false;
+        if (v < row.vocab) {
+          const uint32_t b = __float_as_uint(row.W(v));
+          in = (b & mask) == prefix && elig(v, b);
+        }
+        const unsigned ballot = __ballot_sync(kFull, in);
+        int slot = 0;
+        if ((threadIdx.x & 31) == 0 && ballot) slot = atomicAdd(&sh.num_cand, __popc(ballot));
+        slot = __shfl_sync(kFull, slot, 0);
+        if (in) sh.cand[slot + __popc(ballot & ((1u << (threadIdx.x & 31)) - 1))] = v;
+      }
+      compacted = true;
+      __syncthreads();
+    }
   }
   return {prefix, above_c, above_m, ties};
 }
@@ -348,10 +379,17 @@ __global__ void __launch_bounds__(kThreads)
                        const int32_t* __restrict__ tokens, const float* __restrict__ q_rows,
                        SampledChunk* __restrict__ out, float* __restrict__ probs_out,
                        int2* __restrict__ row_results, unsigned int* __restrict__ counters,
-                       int aggregate) {
+                       int cache_floats, int aggregate) {
   __shared__ Shared sh;
-  extern __shared__ float cache[];
-  if (threadIdx.x == 0) sh.aggregate = aggregate;  // read after PrepareRow's first barrier
+  // Dynamic shared memory: [cache_floats] weights (0: recomputed), histograms, candidates.
+  extern __shared__ __align__(16) unsigned char dyn[];
+  float* cache = reinterpret_cast<float*>(dyn);
+  if (threadIdx.x == 0) {  // read after PrepareRow's first barrier
+    sh.aggregate = aggregate;
+    sh.mass = reinterpret_cast<u64*>(dyn + size_t(cache_floats) * 4);
+    sh.count = reinterpret_cast<unsigned int*>(sh.mass + kMaxBins);
+    sh.cand = reinterpret_cast<int*>(sh.count + kMaxBins);
+  }
   detail::PdlWait();
   detail::PdlTrigger();
   const SampleChunk c = chunks[blockIdx.x];
@@ -380,7 +418,7 @@ __global__ void __launch_bounds__(kThreads)
   if (i > k) return;
   Row row;
   row.logits = logits + static_cast<size_t>(c.first_row + i) * vocab;
-  row.cache = vocab <= kMaxCachedVocab ? cache : nullptr;
+  row.cache = cache_floats > 0 ? cache : nullptr;
   row.vocab = vocab;
   const u64 kept = PrepareRow(row, c, sh);
   const uint64_t index = c.first_index + i;
@@ -442,9 +480,23 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
+// Largest dynamic shared memory a block may opt into on this device.
+int MaxDynamicSmem() {
+  static const int bytes = [] {
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+            cudaSuccess) {
+      return 0;
+    }
+    return optin - static_cast<int>(sizeof(Shared)) - 1024;
+  }();
+  return bytes;
+}
+
 cudaError_t SampleChunksInit() {
   static const cudaError_t attr = cudaFuncSetAttribute(
-      SampleChunksKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxCachedVocab * 4);
+      SampleChunksKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, MaxDynamicSmem());
   return attr;
 }
 
@@ -454,15 +506,22 @@ cudaError_t SampleChunks(const float* logits, const int32_t* argmax, int vocab,
                          float* probs_out, int2* row_results, unsigned int* counters,
                          cudaStream_t stream) {
   if (num_chunks <= 0) return cudaSuccess;
-  const size_t smem = vocab <= kMaxCachedVocab ? static_cast<size_t>(vocab) * 4 : 0;
   if (cudaError_t e = SampleChunksInit(); e != cudaSuccess) return e;
+  // Warp aggregation of histogram adds: off by default (the 12-bit first digit spreads even
+  // flat distributions over many bins; measured faster without); LINSPEC_SAMPLING_AGG=1.
   static const int aggregate = [] {
     const char* e = std::getenv("LINSPEC_SAMPLING_AGG");
-    return e && e[0] == '0' ? 0 : 1;
+    return e && e[0] == '1' ? 1 : 0;
   }();
+  // The row's weights stay in shared memory when they fit beside the scratch (exp once).
+  const int even = (vocab + 1) / 2 * 2;
+  const int cache_floats =
+      static_cast<size_t>(even) * 4 + kScratchBytes <= static_cast<size_t>(MaxDynamicSmem()) ? even
+                                                                                             : 0;
+  const size_t smem = static_cast<size_t>(cache_floats) * 4 + kScratchBytes;
   return detail::Launch(SampleChunksKernel, dim3(num_chunks, max_rows), kThreads, smem, stream,
                         logits, argmax, vocab, chunks, tokens, q_rows, out, probs_out, row_results,
-                        counters, aggregate);
+                        counters, cache_floats, aggregate);
 }
 
 }  // namespace linspec::kernels

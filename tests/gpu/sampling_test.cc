@@ -231,6 +231,26 @@ TEST(SamplingKernel, TiesKeepLowestIds) {
   for (const auto& g : got) ++counts[g.token];
   for (int v = 0; v < 3; ++v) EXPECT_GT(counts[v], 150) << "token " << v;
   EXPECT_EQ(counts[0] + counts[1] + counts[2], 600);
+  // A flat 32000-token row with top_p 0.5: the boundary bin holds every token (too many to
+  // compact), and the nucleus is exactly the 16000 lowest ids.
+  std::vector<Case> flat;
+  for (int i = 0; i < 200; ++i) {
+    Case c;
+    c.vocab = 32000;
+    c.rows.assign(c.vocab, 0.5f);
+    c.s.active = true;
+    c.s.temperature = 0.7f;
+    c.s.top_p = 0.5f;
+    c.s.seed = 99 + i;
+    flat.push_back(c);
+  }
+  int low = 0, high = 0;
+  for (const auto& g : RunKernel(flat, 32000)) {
+    EXPECT_LT(g.token, 16000);
+    (g.token < 8000 ? low : high)++;
+  }
+  EXPECT_GT(low, 60);
+  EXPECT_GT(high, 60);
 }
 
 // Through the engine: random prefill / verify chunks with sampling, compared with the host
