@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
   std::string dtype = "bf16";
   int iters = 20, prefill = 32;
   bool sampled = false;
+  std::string prefill_s = "512,2048";
   bool sampling_kernel = false;
   app.add_option("--model", model_dir, "model directory");
   app.add_flag("--sampling-kernel", sampling_kernel,
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", prefill, "committed tokens per slot before timing");
   app.add_option("--dtype", dtype, "weight dtype bf16|fp16");
   app.add_option("--json", json_out, "write the JSON here");
+  app.add_option("--prefill-tokens", prefill_s, "prompt lengths to time as one prefill chunk");
   app.add_flag("--sampled", sampled,
                "also time each step ending with on-device sampling (T 0.8, top_p 0.9)");
   std::string profile_s;
@@ -209,7 +211,9 @@ int main(int argc, char** argv) {
   eo.model_dir = model_dir;
   eo.num_slots = max_b;
   eo.max_draft_tokens = std::max(max_t - 1, 1);
-  eo.max_batch_tokens = std::max(max_b * max_t, 1024);
+  int max_prefill = 0;
+  for (int p : ParseList(prefill_s)) max_prefill = std::max(max_prefill, p);
+  eo.max_batch_tokens = std::max({max_b * max_t, 1024, max_prefill});
   eo.cuda_weight_dtype = dtype;
   auto created = CudaEngine::Create(eo);
   if (!created.ok()) {
@@ -321,6 +325,38 @@ int main(int argc, char** argv) {
       out["eager_B1_T1_ms"] = *ms;
       std::printf("%-16s B=1 T=1 without CUDA graphs: %.3f ms\n", name.c_str(), *ms);
     }
+  }
+  // Prefill: one sequence's committed chunk of P prompt tokens (the chunked-prefill path),
+  // prompt tokens per second.
+  for (int p : ParseList(prefill_s)) {
+    if (p <= 0 || p > eo.max_batch_tokens) continue;
+    std::vector<TokenId> prompt(p);
+    for (int i = 0; i < p; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
+    std::vector<SeqChunk> one = {{0, prompt, false, false}};
+    auto ms = e.TimeStep(one, std::max(2, iters / 4));
+    if (!ms.ok()) {
+      std::fprintf(stderr, "prefill %d: %s\n", p, ms.status().ToString().c_str());
+      continue;
+    }
+    std::printf("%-16s prefill %5d tokens: %8.3f ms (%.0f tokens/s)\n", name.c_str(), p, *ms,
+                p / (*ms * 1e-3));
+    out["prefill"].push_back({{"tokens", p}, {"ms", *ms}, {"tokens_per_s", p / (*ms * 1e-3)}});
+  }
+  // Prefill: one sequence's committed chunk of P prompt tokens (the chunked-prefill path),
+  // prompt tokens per second.
+  for (int p : ParseList(prefill_s)) {
+    if (p <= 0 || p > eo.max_batch_tokens) continue;
+    std::vector<TokenId> prompt(p);
+    for (int i = 0; i < p; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
+    std::vector<SeqChunk> one = {{0, prompt, false, false}};
+    auto ms = e.TimeStep(one, std::max(2, iters / 4));
+    if (!ms.ok()) {
+      std::fprintf(stderr, "prefill %d: %s\n", p, ms.status().ToString().c_str());
+      continue;
+    }
+    std::printf("%-16s prefill %5d tokens: %8.3f ms (%.0f tokens/s)\n", name.c_str(), p, *ms,
+                p / (*ms * 1e-3));
+    out["prefill"].push_back({{"tokens", p}, {"ms", *ms}, {"tokens_per_s", p / (*ms * 1e-3)}});
   }
   if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
   return 0;
