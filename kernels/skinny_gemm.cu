@@ -494,6 +494,9 @@ cudaError_t LaunchTiled(const void* w, const void* x, float* partials, int m, in
   constexpr int kRows = kW * kRowsPerWarp;
   constexpr size_t smem = static_cast<size_t>(kTiledStages) * (kRows + NT * 8) * 8 * sizeof(uint4);
   auto* kernel = SkinnyGemmTiledKernel<T, kW, NT>;
+  if (smem > static_cast<size_t>(std::max(48 * 1024, MaxSmemBytes()))) {
+    return cudaErrorInvalidConfiguration;  // e.g. LINSPEC_CUDA_SKINNY_BIG_SMEM=0, small-smem GPUs
+  }
   if constexpr (smem > 48 * 1024) {
     static const cudaError_t attr =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);

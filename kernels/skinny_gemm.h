@@ -36,9 +36,9 @@ int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
 // ones keep a rolling window of weight loads in flight and overlap the activation load
 // (cp.async) with the first mma: 4 or 8 warps (128 / 256 weight rows per block), 4 or 8 chunks
 // in flight per lane; the tiled ones stream weights and activations through a shared-memory
-// ring (cp.async, 64 k per stage), so the activation slice need not stay resident. OR
-// kSkinnyEvictFirst into a pipelined variant to stream the weights with
-// an L2 evict-first policy.
+// ring (cp.async, 64 k per stage), so the activation slice need not stay resident; they return
+// cudaErrorInvalidConfiguration where the device cannot give them up to 160 KB of smem. OR
+// kSkinnyEvictFirst into a pipelined variant to stream the weights with an L2 evict-first policy.
 inline constexpr int kSkinnyClassic = 0;
 inline constexpr int kSkinnyPipelined4 = 1;
 inline constexpr int kSkinnyPipelined8 = 2;

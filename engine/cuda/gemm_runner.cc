@@ -227,6 +227,11 @@ absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weig
         const int eff = kernels::SkinnyGemmEffectiveSplits(bucket, k, cand);
         if (eff == last_eff) continue;
         last_eff = eff;
+        if (variant != kCublas && kernels::SkinnyGemm(weights[0], x, scratch, bucket, n, k, cand,
+                                                      dtype_, stream_, variant) != cudaSuccess) {
+          cudaGetLastError();  // a launch-configuration error (e.g. smem): not this variant
+          break;
+        }
         auto run_all = [&]() -> cudaError_t {
           for (const void* w : weights) {
             if (variant == kCublas) {
