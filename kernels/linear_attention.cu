@@ -256,9 +256,29 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
 
   // New tokens' k^/v into the ring, this block's columns only (all ring reads of this block
   // are done; other column blocks read no ring row written here when ColumnSplitSafe holds).
+  if (p.defer_ring_write) return;
   const int first = max(sq.start_pos, end - p.ring_size);
   for (int idx = tid; idx < (end - first) * DC; idx += blockDim.x) {
     const int pos = first + idx / DC, d = c0 + idx % DC;
+    const size_t src =
+        (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
+    const size_t dst =
+        ((static_cast<size_t>(sq.slot) * p.ring_size + pos % p.ring_size) * p.kv_heads + h) * D + d;
+    p.ring_k[dst] = p.k[src];
+    p.ring_v[dst] = p.v[src];
+  }
+}
+
+// One block per (sequence, kv head): LinearAttentionStep's ring write, deferred.
+__global__ void RingStoreKernel(LinearAttentionParams p) {
+  detail::PdlWait();
+  detail::PdlTrigger();
+  const LinearAttentionSeq sq = p.seqs[blockIdx.x];
+  const int h = blockIdx.y, D = p.head_dim;
+  const int end = sq.start_pos + sq.num_new;
+  const int first = max(sq.start_pos, end - p.ring_size);
+  for (int idx = threadIdx.x; idx < (end - first) * D; idx += blockDim.x) {
+    const int pos = first + idx / D, d = idx % D;
     const size_t src =
         (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
     const size_t dst =
@@ -315,6 +335,11 @@ cudaError_t LaunchTyped(const LinearAttentionParams& p, cudaStream_t stream) {
 }
 
 }  // namespace
+
+cudaError_t LinearAttentionRingStore(const LinearAttentionParams& p, cudaStream_t stream) {
+  if (p.num_seqs <= 0) return cudaSuccess;
+  return detail::Launch(RingStoreKernel, dim3(p.num_seqs, p.kv_heads), 256, 0, stream, p);
+}
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.num_seqs <= 0) return cudaSuccess;

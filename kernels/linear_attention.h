@@ -76,9 +76,13 @@ struct LinearAttentionParams {
   void* out = nullptr;
   DType out_dtype = DType::kF32;
   // Column blocks per (sequence, kv head): 1, 2, 4 or 8 (<= head_dim / 2). More blocks stream
-  // S when the batch is small. > 1 only when every sequence is ColumnSplitSafe (the column
-  // blocks of a head read whole k^ rows of the ring that another may overwrite otherwise).
+  // S when the batch is small (and split long prefill chunks 8 ways). The column blocks of a
+  // head read whole k^ rows of the ring that another may overwrite: > 1 needs every sequence
+  // ColumnSplitSafe, or defer_ring_write.
   int column_split = 1;
+  // The kernel leaves the ring alone; LinearAttentionRingStore (launched after it, same
+  // params) writes the new tokens' k^/v there. Any chunk length is then safe to split.
+  bool defer_ring_write = false;
 };
 
 inline constexpr int kPlainSegment = 16;
@@ -109,6 +113,10 @@ inline int ChooseColumnSplit(int pairs, int head_dim, int min_blocks, int max_sp
 }
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream);
+
+// The ring write of a step run with defer_ring_write: the last ring_size new tokens' k^/v of
+// every sequence into its slot's ring.
+cudaError_t LinearAttentionRingStore(const LinearAttentionParams& p, cudaStream_t stream);
 
 }  // namespace linspec::kernels
 

@@ -1,5 +1,6 @@
 #include "engine/cuda/cuda_engine.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -78,16 +79,23 @@ absl::Status CudaEngine::UploadPlan(const StepPlan& plan, bool sample) {
 }
 
 // Small batches split each (sequence, kv head)'s attention over column blocks so that at least
-// one block per multiprocessor streams S (decode/verify steps; long prefill chunks are not
-// ColumnSplitSafe and keep one block).
+// one block per multiprocessor streams S. Long prefill chunks (not ColumnSplitSafe) split too,
+// with the ring written by a separate kernel after the attention kernel
+// (LINSPEC_CUDA_SPLIT_PREFILL=0: they keep one block per head).
 CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, bool sample) const {
+  static const bool split_prefill = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_SPLIT_PREFILL");
+    return !(e && e[0] == '0');
+  }();
   bool safe = true;
   for (const auto& s : plan.seqs) safe = safe && kernels::ColumnSplitSafe(s, ring_size_);
   const int min_blocks = attn_min_blocks_ > 0 ? attn_min_blocks_ : gemm_->num_sms();
-  const int split = safe ? kernels::ChooseColumnSplit(plan.num_seqs * config_.num_key_value_heads,
-                                                      config_.head_dim, min_blocks, attn_split_max_)
-                         : 1;
-  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows, logits || sample, split, sample};
+  const int split = safe || split_prefill
+                        ? kernels::ChooseColumnSplit(plan.num_seqs * config_.num_key_value_heads,
+                                                     config_.head_dim, min_blocks, attn_split_max_)
+                        : 1;
+  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows,     logits || sample,
+                   split,           sample,        !safe && split > 1};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
@@ -140,7 +148,9 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
     p.feature_map = Kind(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
+    p.defer_ring_write = shape.defer_ring;
     LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
+    if (shape.defer_ring) LINSPEC_CUDA_RETURN(kernels::LinearAttentionRingStore(p, stream_));
     RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
                                             nullptr, n, hid, eps, stream_));

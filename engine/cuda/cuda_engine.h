@@ -78,11 +78,12 @@ class CudaEngine final : public Engine {
   struct StepShape {
     int tokens, seqs, rows;
     bool logits;
-    int attn_split;  // LinearAttentionParams::column_split of every layer
-    bool sample;     // ends with kernels::SampleChunks (ForwardOptions::sampling)
+    int attn_split;   // LinearAttentionParams::column_split of every layer
+    bool sample;      // ends with kernels::SampleChunks (ForwardOptions::sampling)
+    bool defer_ring;  // attention ring writes in a separate kernel (split long chunks)
     bool operator<(const StepShape& o) const {
-      return std::tie(tokens, seqs, rows, logits, attn_split, sample) <
-             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample);
+      return std::tie(tokens, seqs, rows, logits, attn_split, sample, defer_ring) <
+             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample, o.defer_ring);
     }
   };
 

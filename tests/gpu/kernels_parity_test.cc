@@ -261,7 +261,7 @@ struct AttnCase {
 // Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
 // compares outputs, S, z and the ring with the token-by-token CPU twin. column_split > 1 keeps
 // prefill chunks ColumnSplitSafe (as the engine does).
-void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split) {
+void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false) {
   const int slots = 6, max_pending = 9;
   const int ring = RingSizeFor(c.group, c.conv, max_pending);
   const int nseq = 5;
@@ -283,7 +283,9 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split) {
     s.start_pos = committed + old_pending;
     s.num_new = kind == 0 ? 1 : kind == 1 ? U(2, 9) : kind == 2 ? 1 : U(2, 150);
     if (kind == 3 && s.fold_pos < committed) s.num_new = U(2, 40);
-    if (column_split > 1) s.num_new = std::min(s.num_new, ring - (s.start_pos - s.fold_pos));
+    if (column_split > 1 && !defer) {
+      s.num_new = std::min(s.num_new, ring - (s.start_pos - s.fold_pos));
+    }
     s.commit_pos = (kind == 0 || kind == 3) ? s.start_pos + s.num_new : committed;
     s.token_offset = tokens;
     tokens += s.num_new;
@@ -335,8 +337,9 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split) {
   p.global_scale = c.group > 0 ? 0.37f : 0.8f;
   p.out_dtype = DType::kF32;
   LinearAttentionParams hp = p;
-  for (const auto& sq : seqs) ASSERT_TRUE(column_split == 1 || ColumnSplitSafe(sq, ring));
+  for (const auto& sq : seqs) ASSERT_TRUE(column_split == 1 || defer || ColumnSplitSafe(sq, ring));
   p.column_split = column_split;
+  p.defer_ring_write = defer;
   p.seqs = dseqs.get();
   p.state = dstate.get();
   p.z = c.normalize ? dz.get() : nullptr;
@@ -358,6 +361,9 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split) {
     p.feature_map = fm;
   }
   CUDA_OK(LinearAttentionStep(p, nullptr));
+  if (defer) {
+    CUDA_OK(LinearAttentionRingStore(p, nullptr));
+  }
   CUDA_OK(cudaDeviceSynchronize());
 
   std::vector<float> out(dout.size());
@@ -407,6 +413,16 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
                    << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
                    << " rep=" << rep << " column_split=" << split);
       RunAttentionCase(rng_, c, split);
+    }
+  }
+  // Long prefill chunks split over column blocks with the ring written afterwards.
+  for (int rep = 0; rep < 2; ++rep) {
+    for (const AttnCase& c : cases) {
+      const int split = std::min(rep == 0 ? 2 : 8, c.d / 2);
+      SCOPED_TRACE(::testing::Message()
+                   << "deferred ring write H=" << c.heads << " D=" << c.d << " G=" << c.group
+                   << " C=" << c.conv << " fused=" << c.fused << " column_split=" << split);
+      RunAttentionCase(rng_, c, split, /*defer=*/true);
     }
   }
 }
