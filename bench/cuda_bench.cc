@@ -190,6 +190,10 @@ int main(int argc, char** argv) {
   app.add_flag("--sampled", sampled,
                "also time each step ending with on-device sampling (T 0.8, top_p 0.9)");
   std::string profile_s;
+  int profile_prefill = 0;
+  app.add_option("--profile-prefill", profile_prefill,
+                 "only run one eager prefill chunk of this many tokens between "
+                 "cudaProfilerStart/Stop");
   app.add_option("--profile", profile_s,
                  "only run one eager T=1 step per listed batch size between cudaProfilerStart/Stop "
                  "(for ncu --profile-from-start off)");
@@ -243,6 +247,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "prefill: %s\n", st.ToString().c_str());
       return 1;
     }
+  }
+  if (profile_prefill > 0) {  // one eager prefill chunk on a fresh slot, profiled
+    e.set_use_graphs(false);
+    std::vector<TokenId> prompt(profile_prefill);
+    for (int i = 0; i < profile_prefill; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
+    std::vector<SeqChunk> one = {{max_b - 1, prompt, false, false}};
+    ForwardResult r;
+    cudaProfilerStart();
+    auto st = e.Forward(one, ForwardOptions{false}, &r);
+    cudaProfilerStop();
+    return st.ok() ? 0 : 1;
   }
   if (!profile_s.empty()) {
     e.set_use_graphs(false);
