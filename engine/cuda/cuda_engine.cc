@@ -8,6 +8,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/launch.h"
 #include "kernels/linear_attention.h"
+#include "kernels/linear_attention_chunked.h"
 #include "kernels/qkv_epilogue.h"
 #include "kernels/sampling.h"
 
@@ -67,12 +68,21 @@ absl::Status CudaEngine::UploadPlan(const StepPlan& plan, bool sample) {
   std::memcpy(h + n * 4, plan.positions.data(), n * 4);
   std::memcpy(h + 2 * n * 4, plan.row_map.data(), n * 4);
   const size_t seq_off = Align(3 * n * 4);
-  std::memcpy(h + seq_off, plan.seqs.data(),
-              plan.seqs.size() * sizeof(kernels::LinearAttentionSeq));
+  auto* seqs = reinterpret_cast<kernels::LinearAttentionSeq*>(h + seq_off);
+  for (size_t i = 0; i < plan.seqs.size(); ++i) seqs[i] = plan.seqs[chunked_.order[i]];
   size_t bytes = seq_off + plan.seqs.size() * sizeof(kernels::LinearAttentionSeq);
   if (sample) {
     bytes = SampleMetaOffset(plan.num_tokens, plan.num_seqs) +
             plan.seqs.size() * sizeof(kernels::SampleChunk);
+  }
+  if (chunked_.num_chunked > 0) {
+    auto* tables =
+        reinterpret_cast<int32_t*>(h + ChunkTablesOffset(plan.num_tokens, plan.num_seqs));
+    std::memcpy(tables, chunked_.first_block.data(), chunked_.first_block.size() * 4);
+    std::memcpy(tables + chunked_.first_block.size(), chunked_.block_seq.data(),
+                chunked_.block_seq.size() * 4);
+    bytes = ChunkTablesOffset(plan.num_tokens, plan.num_seqs) +
+            (chunked_.first_block.size() + chunked_.block_seq.size()) * 4;
   }
   LINSPEC_CUDA_RETURN(cudaMemcpyAsync(meta_.get(), h, bytes, cudaMemcpyHostToDevice, stream_));
   return absl::OkStatus();
@@ -87,15 +97,26 @@ CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, boo
     const char* e = std::getenv("LINSPEC_CUDA_SPLIT_PREFILL");
     return !(e && e[0] == '0');
   }();
+  // The recurrent kernel takes the sequences the chunk-parallel kernels do not.
+  const int recurrent = plan.num_seqs - chunked_.num_chunked;
   bool safe = true;
-  for (const auto& s : plan.seqs) safe = safe && kernels::ColumnSplitSafe(s, ring_size_);
+  for (int i = 0; i < recurrent; ++i) {
+    safe = safe && kernels::ColumnSplitSafe(plan.seqs[chunked_.order[i]], ring_size_);
+  }
   const int min_blocks = attn_min_blocks_ > 0 ? attn_min_blocks_ : gemm_->num_sms();
   const int split = safe || split_prefill
-                        ? kernels::ChooseColumnSplit(plan.num_seqs * config_.num_key_value_heads,
+                        ? kernels::ChooseColumnSplit(recurrent * config_.num_key_value_heads,
                                                      config_.head_dim, min_blocks, attn_split_max_)
                         : 1;
-  return StepShape{plan.num_tokens, plan.num_seqs, plan.num_rows,     logits || sample,
-                   split,           sample,        !safe && split > 1};
+  return StepShape{plan.num_tokens,
+                   plan.num_seqs,
+                   plan.num_rows,
+                   logits || sample,
+                   split,
+                   sample,
+                   !safe && split > 1,
+                   chunked_.num_chunked,
+                   static_cast<int>(chunked_.block_seq.size())};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
@@ -149,8 +170,17 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.feature_map = Kind(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;
-    LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
-    if (shape.defer_ring) LINSPEC_CUDA_RETURN(kernels::LinearAttentionRingStore(p, stream_));
+    if (shape.chunked_seqs > 0) {  // q/k/v for every row first; the kernels read them
+      LINSPEC_CUDA_RETURN(kernels::QkvEpilogue(part, splits, tokens + n, p.inv_freq, p.feature_map,
+                                               p.q, p.k, p.v, n, h, kvh, d, stream_));
+      p.qkv_partials = nullptr;
+    }
+    p.num_seqs = shape.seqs - shape.chunked_seqs;
+    if (p.num_seqs > 0) {
+      LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
+      if (shape.defer_ring) LINSPEC_CUDA_RETURN(kernels::LinearAttentionRingStore(p, stream_));
+    }
+    if (shape.chunked_seqs > 0) RETURN_IF_ERROR(EnqueueChunked(shape, p, seqs + p.num_seqs));
     RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
                                             nullptr, n, hid, eps, stream_));
@@ -216,6 +246,7 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
+  PlanChunked(plan);
   const bool sample = !options.sampling.empty();
   if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, options.sampling, plan));
   const StepShape shape = ShapeOf(plan, options.want_logits, sample);
@@ -270,6 +301,7 @@ absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, i
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
+  PlanChunked(plan);
   const bool sample = !sampling.empty();
   if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, sampling, plan));
   const StepShape shape = ShapeOf(plan, false, sample);

@@ -81,9 +81,15 @@ class CudaEngine final : public Engine {
     int attn_split;   // LinearAttentionParams::column_split of every layer
     bool sample;      // ends with kernels::SampleChunks (ForwardOptions::sampling)
     bool defer_ring;  // attention ring writes in a separate kernel (split long chunks)
+    // Sequences (the last ones of the uploaded order) and blocks taken by the chunk-parallel
+    // prefill kernels (cuda_engine_chunked.cc).
+    int chunked_seqs;
+    int chunked_blocks;
     bool operator<(const StepShape& o) const {
-      return std::tie(tokens, seqs, rows, logits, attn_split, sample, defer_ring) <
-             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample, o.defer_ring);
+      return std::tie(tokens, seqs, rows, logits, attn_split, sample, defer_ring, chunked_seqs,
+                      chunked_blocks) < std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split,
+                                                 o.sample, o.defer_ring, o.chunked_seqs,
+                                                 o.chunked_blocks);
     }
   };
 
@@ -100,6 +106,13 @@ class CudaEngine final : public Engine {
   absl::Status PrepareSampling(absl::Span<const SeqChunk> chunks,
                                absl::Span<const ChunkSampling> sampling, const StepPlan& plan);
   absl::Status EnsureProposalRows(int rows);
+  // Chunk-parallel prefill (cuda_engine_chunked.cc): picks the long committed chunks, the
+  // device order of plan.seqs (recurrent first) and the block tables; EnqueueChunked runs
+  // one layer's attention for them.
+  void PlanChunked(const StepPlan& plan);
+  absl::Status EnqueueChunked(const StepShape& shape, const kernels::LinearAttentionParams& p,
+                              const kernels::LinearAttentionSeq* seqs);
+  static size_t ChunkTablesOffset(int tokens, int seqs);
   static size_t SampleMetaOffset(int tokens, int seqs);
   absl::Status EnqueueStep(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);
@@ -144,6 +157,17 @@ class CudaEngine final : public Engine {
   PinnedMemory sampled_host_;
   int q_rows_capacity_ = 0;
   int probs_rows_used_ = 0;
+  // Chunk-parallel prefill: this Forward's choice, and the [blocks, kv_heads, D*D + D] scratch.
+  struct ChunkedPlan {
+    std::vector<int> order;  // device position -> index in plan.seqs
+    int num_chunked = 0;
+    std::vector<int32_t> first_block;  // per chunked sequence
+    std::vector<int32_t> block_seq;    // per block: index among the chunked sequences
+  };
+  ChunkedPlan chunked_;
+  DeviceMemory chunk_scratch_;
+  int chunk_scratch_blocks_ = 0;
+  bool chunked_prefill_ = true;  // LINSPEC_CUDA_CHUNKED_PREFILL=0 turns it off
   size_t meta_bytes_ = 0;
   std::map<StepShape, cudaGraphExec_t> graphs_;
 };

@@ -9,6 +9,7 @@
 #include "engine/cuda/cuda_engine.h"
 #include "kernels/launch.h"
 #include "kernels/linear_attention.h"
+#include "kernels/linear_attention_chunked.h"
 #include "kernels/reference.h"
 #include "kernels/sampling.h"
 
@@ -232,7 +233,19 @@ absl::Status CudaEngine::AllocateStepBuffers() {
   RETURN_IF_ERROR(logits_part_.Allocate(lpart * 4, "logit partials"));
   RETURN_IF_ERROR(logits_.Allocate(n * vocab * 4, "logits"));
   RETURN_IF_ERROR(argmax_.Allocate(n * 4, "argmax"));
-  meta_bytes_ = SampleMetaOffset(n, n) + n * sizeof(kernels::SampleChunk) + 256;
+  // Chunk-parallel prefill scratch: enough blocks for a full batch of prompt tokens (chunks
+  // that would not fit run on the recurrent kernel).
+  if (const char* e = std::getenv("LINSPEC_CUDA_CHUNKED_PREFILL"); e && e[0] == '0') {
+    chunked_prefill_ = false;
+  }
+  chunk_scratch_blocks_ = chunked_prefill_ ? static_cast<int>(n) / 48 + 16 : 0;
+  RETURN_IF_ERROR(chunk_scratch_.Allocate(
+      kernels::ChunkedScratchFloats(chunk_scratch_blocks_, c.num_key_value_heads, c.head_dim) * 4,
+      "chunked prefill scratch"));
+  if (!kernels::ChunkedSupported(c.head_dim, c.linear_attention.group_size)) {
+    chunk_scratch_blocks_ = 0;
+  }
+  meta_bytes_ = ChunkTablesOffset(n, n) + (n + chunk_scratch_blocks_) * 4 + 256;
   RETURN_IF_ERROR(meta_.Allocate(meta_bytes_, "step metadata"));
   RETURN_IF_ERROR(meta_host_.Allocate(meta_bytes_));
   RETURN_IF_ERROR(argmax_host_.Allocate(n * 4));

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear_attention.h"
+#include "kernels/linear_attention_chunked.h"
 #include "kernels/qkv_epilogue.h"
 #include "kernels/reference.h"
 #include "kernels/skinny_gemm.h"
@@ -261,7 +262,9 @@ struct AttnCase {
 // Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
 // compares outputs, S, z and the ring with the token-by-token CPU twin. column_split > 1 keeps
 // prefill chunks ColumnSplitSafe (as the engine does).
-void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false) {
+// chunked: every sequence is a long committed chunk, run through LinearAttentionChunked.
+void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false,
+                      bool chunked = false) {
   const int slots = 6, max_pending = 9;
   const int ring = RingSizeFor(c.group, c.conv, max_pending);
   const int nseq = 5;
@@ -278,11 +281,12 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     s.fold_pos = c.group > 0 ? std::max(0, (committed - U(0, 8)) / c.group * c.group)
                              : std::max(0, committed - U(0, 8));
     if (c.group > 0 && committed - s.fold_pos >= c.group + max_pending) s.fold_pos += c.group;
-    const int kind = U(0, 3);  // 0 decode, 1 verify, 2 draft append, 3 prefill chunk
+    const int kind = chunked ? 3 : U(0, 3);  // 0 decode, 1 verify, 2 draft append, 3 prefill
     const int old_pending = kind == 2 ? U(1, 4) : 0;
     s.start_pos = committed + old_pending;
     s.num_new = kind == 0 ? 1 : kind == 1 ? U(2, 9) : kind == 2 ? 1 : U(2, 150);
-    if (kind == 3 && s.fold_pos < committed) s.num_new = U(2, 40);
+    if (kind == 3 && s.fold_pos < committed && !chunked) s.num_new = U(2, 40);
+    if (chunked) s.num_new = U(1, 320);
     if (column_split > 1 && !defer) {
       s.num_new = std::min(s.num_new, ring - (s.start_pos - s.fold_pos));
     }
@@ -360,7 +364,28 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     p.inv_freq = dinv.get();
     p.feature_map = fm;
   }
-  CUDA_OK(LinearAttentionStep(p, nullptr));
+  if (chunked) {
+    const int block = ChunkedBlockSize(c.group);
+    std::vector<int32_t> block_seq, first_block;
+    for (int b = 0; b < nseq; ++b) {
+      first_block.push_back(static_cast<int32_t>(block_seq.size()));
+      for (int j = 0; j < ChunkedNumBlocks(seqs[b], block); ++j) block_seq.push_back(b);
+    }
+    DeviceBuffer<int32_t> dbs(block_seq), dfb(first_block);
+    DeviceBuffer<float> scratch(ChunkedScratchFloats(block_seq.size(), c.kv_heads, c.d));
+    scratch.Poison();
+    ChunkedAttention a;
+    a.p = p;
+    a.block_seq = dbs.get();
+    a.seq_first_block = dfb.get();
+    a.num_blocks = static_cast<int>(block_seq.size());
+    a.scratch = scratch.get();
+    CUDA_OK(LinearAttentionChunked(a, nullptr));
+    CUDA_OK(LinearAttentionRingStore(p, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+  } else {
+    CUDA_OK(LinearAttentionStep(p, nullptr));
+  }
   if (defer) {
     CUDA_OK(LinearAttentionRingStore(p, nullptr));
   }
@@ -413,6 +438,16 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
                    << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
                    << " rep=" << rep << " column_split=" << split);
       RunAttentionCase(rng_, c, split);
+    }
+  }
+  // Long committed chunks through the chunk-parallel kernels (unfused cases: q/k/v given).
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const AttnCase& c : cases) {
+      if (c.fused || !ChunkedSupported(c.d, c.group)) continue;
+      SCOPED_TRACE(::testing::Message() << "chunked H=" << c.heads << " KVH=" << c.kv_heads
+                                        << " D=" << c.d << " G=" << c.group << " C=" << c.conv
+                                        << " norm=" << c.normalize << " rep=" << rep);
+      RunAttentionCase(rng_, c, 1, false, /*chunked=*/true);
     }
   }
   // Long prefill chunks split over column blocks with the ring written afterwards.
