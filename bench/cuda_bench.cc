@@ -357,22 +357,6 @@ int main(int argc, char** argv) {
                 p / (*ms * 1e-3));
     out["prefill"].push_back({{"tokens", p}, {"ms", *ms}, {"tokens_per_s", p / (*ms * 1e-3)}});
   }
-  // Prefill: one sequence's committed chunk of P prompt tokens (the chunked-prefill path),
-  // prompt tokens per second.
-  for (int p : ParseList(prefill_s)) {
-    if (p <= 0 || p > eo.max_batch_tokens) continue;
-    std::vector<TokenId> prompt(p);
-    for (int i = 0; i < p; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
-    std::vector<SeqChunk> one = {{0, prompt, false, false}};
-    auto ms = e.TimeStep(one, std::max(2, iters / 4));
-    if (!ms.ok()) {
-      std::fprintf(stderr, "prefill %d: %s\n", p, ms.status().ToString().c_str());
-      continue;
-    }
-    std::printf("%-16s prefill %5d tokens: %8.3f ms (%.0f tokens/s)\n", name.c_str(), p, *ms,
-                p / (*ms * 1e-3));
-    out["prefill"].push_back({{"tokens", p}, {"ms", *ms}, {"tokens_per_s", p / (*ms * 1e-3)}});
-  }
   if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
   return 0;
 }

@@ -36,6 +36,23 @@ struct SeqView {
   }
 };
 
+// The new tokens' k^/v (the last ring_size of them) into the slot's ring, columns
+// [c0, c0 + cols) of kv head h, by the calling block's threads.
+__device__ void StoreRing(const LinearAttentionParams& p, const LinearAttentionSeq& sq, int h,
+                          int D, int c0, int cols) {
+  const int end = sq.start_pos + sq.num_new;
+  const int first = max(sq.start_pos, end - p.ring_size);
+  for (int idx = threadIdx.x; idx < (end - first) * cols; idx += blockDim.x) {
+    const int pos = first + idx / cols, d = c0 + idx % cols;
+    const size_t src =
+        (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
+    const size_t dst =
+        ((static_cast<size_t>(sq.slot) * p.ring_size + pos % p.ring_size) * p.kv_heads + h) * D + d;
+    p.ring_k[dst] = p.k[src];
+    p.ring_v[dst] = p.v[src];
+  }
+}
+
 // Writes this block's S slice (and z, by column block 0 only: zdst null elsewhere) back.
 template <int D, int RPT>
 __device__ void StoreState(float* srow, const float (&s)[RPT], const float* zs, float* zdst) {
@@ -256,36 +273,14 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
 
   // New tokens' k^/v into the ring, this block's columns only (all ring reads of this block
   // are done; other column blocks read no ring row written here when ColumnSplitSafe holds).
-  if (p.defer_ring_write) return;
-  const int first = max(sq.start_pos, end - p.ring_size);
-  for (int idx = tid; idx < (end - first) * DC; idx += blockDim.x) {
-    const int pos = first + idx / DC, d = c0 + idx % DC;
-    const size_t src =
-        (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
-    const size_t dst =
-        ((static_cast<size_t>(sq.slot) * p.ring_size + pos % p.ring_size) * p.kv_heads + h) * D + d;
-    p.ring_k[dst] = p.k[src];
-    p.ring_v[dst] = p.v[src];
-  }
+  if (!p.defer_ring_write) StoreRing(p, sq, h, D, c0, DC);
 }
 
 // One block per (sequence, kv head): LinearAttentionStep's ring write, deferred.
 __global__ void RingStoreKernel(LinearAttentionParams p) {
   detail::PdlWait();
   detail::PdlTrigger();
-  const LinearAttentionSeq sq = p.seqs[blockIdx.x];
-  const int h = blockIdx.y, D = p.head_dim;
-  const int end = sq.start_pos + sq.num_new;
-  const int first = max(sq.start_pos, end - p.ring_size);
-  for (int idx = threadIdx.x; idx < (end - first) * D; idx += blockDim.x) {
-    const int pos = first + idx / D, d = idx % D;
-    const size_t src =
-        (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D + d;
-    const size_t dst =
-        ((static_cast<size_t>(sq.slot) * p.ring_size + pos % p.ring_size) * p.kv_heads + h) * D + d;
-    p.ring_k[dst] = p.k[src];
-    p.ring_v[dst] = p.v[src];
-  }
+  StoreRing(p, p.seqs[blockIdx.x], blockIdx.y, p.head_dim, 0, p.head_dim);
 }
 
 template <int D, int NC>

@@ -49,6 +49,18 @@ __device__ __forceinline__ float* Cell(const ChunkedAttention& a, int blk, int h
   return a.scratch + (static_cast<size_t>(blk) * a.p.kv_heads + h) * (D * D + D);
 }
 
+// The sequence and positions of scratch block blk: keys [b0, min(b0 + C, end)).
+struct BlockOf {
+  LinearAttentionSeq sq;
+  int end, b0;
+  __device__ BlockOf(const ChunkedAttention& a, int blk, int C) {
+    const int si = a.block_seq[blk];
+    sq = a.p.seqs[si];
+    end = sq.start_pos + sq.num_new;
+    b0 = sq.fold_pos + (blk - a.seq_first_block[si]) * C;
+  }
+};
+
 // 1. dS_b = sum k^T v (and dz_b = sum k) over the block's folding keys.
 template <int D>
 __global__ void __launch_bounds__(kThreads) BlockStatsKernel(ChunkedAttention a, int C) {
@@ -59,12 +71,10 @@ __global__ void __launch_bounds__(kThreads) BlockStatsKernel(ChunkedAttention a,
   detail::PdlTrigger();
   const LinearAttentionParams& p = a.p;
   const int blk = blockIdx.x, h = blockIdx.y;
-  const int si = a.block_seq[blk];
-  const LinearAttentionSeq sq = p.seqs[si];
-  const int j = blk - a.seq_first_block[si];
-  const int end = sq.start_pos + sq.num_new;
-  const int b0 = sq.fold_pos + j * C;
-  const int n = max(0, min(b0 + C, FoldLimit(p, end)) - b0);
+  const BlockOf bo(a, blk, C);
+  const LinearAttentionSeq& sq = bo.sq;
+  const int b0 = bo.b0;
+  const int n = max(0, min(b0 + C, FoldLimit(p, bo.end)) - b0);
   LoadRows<D>(ks, D, p, sq, p.ring_k, p.k, h, b0, b0 + n);
   LoadRows<D>(vs, D, p, sq, p.ring_v, p.v, h, b0, b0 + n);
   __syncthreads();
@@ -141,11 +151,9 @@ __global__ void __launch_bounds__(kThreads, 1) OutputKernel(ChunkedAttention a, 
   detail::PdlTrigger();
   const LinearAttentionParams& p = a.p;
   const int blk = blockIdx.x, h = blockIdx.y;
-  const int si = a.block_seq[blk];
-  const LinearAttentionSeq sq = p.seqs[si];
-  const int j = blk - a.seq_first_block[si];
-  const int end = sq.start_pos + sq.num_new;
-  const int b0 = sq.fold_pos + j * C, b1 = min(b0 + C, end), n = b1 - b0;
+  const BlockOf bo(a, blk, C);
+  const LinearAttentionSeq& sq = bo.sq;
+  const int b0 = bo.b0, b1 = min(b0 + C, bo.end), n = b1 - b0;
   const int t0 = max(b0, sq.start_pos);
   if (t0 >= b1) return;  // only keys of earlier steps: nothing to output
   LoadRows<D>(ks, KS, p, sq, p.ring_k, p.k, h, b0, b1);
