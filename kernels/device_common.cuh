@@ -32,6 +32,17 @@ __device__ __forceinline__ __half FromFloat<__half>(float x) {
   return __float2half(x);
 }
 
+// Writes one element of an activation buffer of dtype `dtype` (one 4- or 2-byte store).
+__device__ __forceinline__ void StoreOut(void* out, DType dtype, size_t index, float v) {
+  if (dtype == DType::kF32) {
+    static_cast<float*>(out)[index] = v;
+  } else if (dtype == DType::kBF16) {
+    static_cast<__nv_bfloat16*>(out)[index] = __float2bfloat16(v);
+  } else {
+    static_cast<__half*>(out)[index] = __float2half(v);
+  }
+}
+
 // Sums the split-K partial products of a GEMM: partials [splits, rows, cols] fp32.
 __device__ __forceinline__ float SumSplits(const float* partials, int splits, size_t split_stride,
                                            size_t index) {

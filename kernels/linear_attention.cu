@@ -6,17 +6,7 @@ namespace linspec::kernels {
 namespace {
 
 using detail::FromFloat;
-
-// Writes one output element in the step's output dtype (one 4- or 2-byte store).
-__device__ __forceinline__ void StoreOut(void* out, DType dtype, size_t index, float v) {
-  if (dtype == DType::kF32) {
-    static_cast<float*>(out)[index] = v;
-    return;
-  }
-  const unsigned short bits = dtype == DType::kBF16 ? __bfloat16_as_ushort(__float2bfloat16(v))
-                                                    : __half_as_ushort(__float2half(v));
-  static_cast<unsigned short*>(out)[index] = bits;
-}
+using detail::StoreOut;
 
 constexpr int kQueryBatch = 8;
 

@@ -7,16 +7,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxBlock = 64;
 
-__device__ __forceinline__ void Store(void* out, DType dtype, size_t index, float v) {
-  if (dtype == DType::kF32) {
-    static_cast<float*>(out)[index] = v;
-  } else if (dtype == DType::kBF16) {
-    static_cast<__nv_bfloat16*>(out)[index] = __float2bfloat16(v);
-  } else {
-    static_cast<__half*>(out)[index] = __float2half(v);
-  }
-}
-
 // k^ or v row of position pos: the slot's ring for committed positions before the chunk,
 // else the step's fresh rows.
 __device__ __forceinline__ const float* RowOf(const LinearAttentionParams& p,
@@ -238,8 +228,9 @@ __global__ void __launch_bounds__(kThreads, 1) OutputKernel(ChunkedAttention a, 
         const int src = t - p.conv_taps + 1 + cc;
         if (src >= 0) o += p.conv_w[h * p.conv_taps + cc] * RowOf(p, sq, p.ring_v, p.v, h, src)[c];
       }
-      Store(p.out, p.out_dtype,
-            (static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D + c, o);
+      detail::StoreOut(
+          p.out, p.out_dtype,
+          (static_cast<size_t>(sq.token_offset + t - sq.start_pos) * p.heads + hq) * D + c, o);
     }
   }
 }

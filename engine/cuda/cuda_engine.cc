@@ -18,8 +18,6 @@ namespace {
 constexpr int kMaxGraphTokens = 1024;
 constexpr size_t kMaxGraphs = 256;
 
-size_t Align(size_t v) { return (v + 255) / 256 * 256; }
-
 kernels::FeatureMapKind Kind(FeatureMap f) {
   switch (f) {
     case FeatureMap::kL2Norm:

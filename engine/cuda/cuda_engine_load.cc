@@ -27,8 +27,6 @@ engine::DType HostDType(kernels::DType t) {
   }
 }
 
-size_t Align(size_t v) { return (v + 255) / 256 * 256; }
-
 // Carves aligned sub-buffers out of one device allocation.
 struct Arena {
   char* base;

@@ -15,6 +15,9 @@
 
 namespace linspec::engine::cuda {
 
+// Device buffers and metadata regions start on 256-byte boundaries.
+inline size_t Align(size_t v) { return (v + 255) / 256 * 256; }
+
 inline absl::Status CudaStatus(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("CUDA error in ", what, ": ", cudaGetErrorName(e), " (",
