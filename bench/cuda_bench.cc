@@ -1,7 +1,8 @@
 // linspec-cuda-bench: CUDA engine step time per batch size and tokens per sequence (T=1 decode,
 // T=k+1 verify) for one model directory, against the memory roofline
 //   (streamed weight bytes + B * 2 * state bytes) / copy bandwidth
-// with the bandwidth measured by a device-to-device copy in the same process.
+// with the bandwidth measured by a device-to-device copy in the same process, and against the
+// roofline of the lazy fold (S read every step, written once per completed group).
 // Writes one JSON object (see bench/README.md) and prints a table.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
@@ -9,12 +10,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "engine/cuda/cuda_engine.h"
+#include "kernels/linear_attention.h"
 #include "kernels/sampling.h"
 #include "nlohmann/json.hpp"
 
@@ -52,6 +55,43 @@ double MeasureCopyBandwidth() {
   cudaFree(a);
   cudaFree(b);
   return 2.0 * bytes * 10 / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
+// Commits n more tokens to each of slots [0, slots), as prompt chunks of <= max_tokens per
+// Forward.
+bool Advance(CudaEngine& e, int slots, int n, int vocab, int max_tokens) {
+  if (n <= 0) return true;
+  if (n > max_tokens) {
+    std::fprintf(stderr, "advance: %d tokens exceed max_batch_tokens %d\n", n, max_tokens);
+    return false;
+  }
+  std::vector<TokenId> prompt(n);
+  for (int i = 0; i < n; ++i) prompt[i] = (17 * i + 3) % vocab;
+  for (int s0 = 0; s0 < slots;) {
+    std::vector<SeqChunk> chunks;
+    for (int tokens = 0; s0 < slots && tokens + n <= max_tokens; ++s0, tokens += n) {
+      chunks.push_back({s0, prompt, false, false});
+    }
+    ForwardResult r;
+    if (auto st = e.Forward(chunks, ForwardOptions{false}, &r); !st.ok()) {
+      std::fprintf(stderr, "advance: %s\n", st.ToString().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// One pending token per slot, then Commit(1): the slots advance by one committed token that
+// no kernel has folded yet (as after a verify and its commit).
+bool AppendOneCommitted(CudaEngine& e, int slots) {
+  const std::vector<TokenId> tok = {11};
+  std::vector<SeqChunk> chunks;
+  for (int s = 0; s < slots; ++s) chunks.push_back({s, tok, true, false});
+  ForwardResult r;
+  absl::Status st = e.Forward(chunks, ForwardOptions{false}, &r);
+  for (int s = 0; s < slots && st.ok(); ++s) st = e.Commit(s, 1);
+  if (!st.ok()) std::fprintf(stderr, "append: %s\n", st.ToString().c_str());
+  return st.ok();
 }
 
 std::vector<int> ParseList(const std::string& s) {
@@ -234,20 +274,7 @@ int main(int argc, char** argv) {
   const int64_t state_bytes = c.state_elems_per_layer() * 4 * c.num_hidden_layers;
 
   // Prefill every slot so the augmented window is half full (typical decode position).
-  std::vector<TokenId> prompt(prefill);
-  for (int i = 0; i < prefill; ++i) prompt[i] = (17 * i + 3) % c.vocab_size;
-  for (int s0 = 0; s0 < max_b;) {
-    std::vector<SeqChunk> chunks;
-    int tokens = 0;
-    for (; s0 < max_b && tokens + prefill <= eo.max_batch_tokens; ++s0, tokens += prefill) {
-      chunks.push_back({s0, prompt, false, false});
-    }
-    ForwardResult r;
-    if (auto st = e.Forward(chunks, ForwardOptions{false}, &r); !st.ok()) {
-      std::fprintf(stderr, "prefill: %s\n", st.ToString().c_str());
-      return 1;
-    }
-  }
+  if (!Advance(e, max_b, prefill, c.vocab_size, eo.max_batch_tokens)) return 1;
   if (profile_prefill > 0) {  // one eager prefill chunk on a fresh slot, profiled
     e.set_use_graphs(false);
     std::vector<TokenId> prompt(profile_prefill);
@@ -288,21 +315,36 @@ int main(int argc, char** argv) {
                    {"vocab", c.vocab_size},
                    {"group_size", c.linear_attention.group_size},
                    {"conv_taps", c.linear_attention.conv_taps}};
-  std::printf("%-16s %5s %3s %10s %12s %12s %9s %10s\n", "model", "B", "T", "ms/step", "tokens/s",
-              "roofline ms", "fraction", "sampled ms");
   std::vector<TokenId> draft(max_t);
   for (int i = 0; i < max_t; ++i) draft[i] = (31 * i + 7) % c.vocab_size;
+  // The step of every (T, B) point: B sequences with T tokens each (T > 1: a pending verify).
+  auto chunks_of = [&](int t, int b) {
+    std::vector<SeqChunk> chunks;
+    for (int s = 0; s < b; ++s) {
+      chunks.push_back({s, absl::MakeConstSpan(draft).subspan(0, t), t > 1, t > 1});
+    }
+    return chunks;
+  };
+  // Slots fold a group of G positions into S once it completes (DESIGN.md §3; plain attention
+  // folds groups of 16), so a step's cost depends on where its slots stand: most steps only
+  // read S ("read" phase), the step that completes a group also writes it ("fold" phase). Both
+  // are timed, on the same slots, and ms/step is their average over a group: T=1 folds once
+  // per G steps; a verify of T tokens is charged a fold every G / T steps (every draft
+  // accepted, the most folds a speculative sequence can see).
+  const int fold_group = linspec::kernels::FoldGroup(c.linear_attention.group_size);
+  struct Point {
+    double read_ms = 0, fold_ms = 0, sampled_ms = 0;
+  };
+  std::map<std::pair<int, int>, Point> points;
   for (int t : ts) {
     for (int b : batches) {
-      std::vector<SeqChunk> chunks;
-      for (int s = 0; s < b; ++s) {
-        chunks.push_back({s, absl::MakeConstSpan(draft).subspan(0, t), t > 1, t > 1});
-      }
-      auto ms = e.TimeStep(chunks, iters);
+      auto ms = e.TimeStep(chunks_of(t, b), iters);
       if (!ms.ok()) {
         std::fprintf(stderr, "B=%d T=%d: %s\n", b, t, ms.status().ToString().c_str());
         return 1;
       }
+      points[{t, b}].read_ms = *ms;
+      if (!sampled) continue;
       // The same step ending with on-device sampling + acceptance (temperature 0.8,
       // top_p 0.9; drafts are the verify tokens, one-hot proposals).
       std::vector<ChunkSampling> sampling(b);
@@ -312,25 +354,68 @@ int main(int argc, char** argv) {
         sampling[s].top_p = 0.9f;
         sampling[s].seed = 1000 + s;
       }
-      auto sampled_ms = sampled ? e.TimeStep(chunks, iters, sampling) : absl::StatusOr<double>(0.0);
+      auto sampled_ms = e.TimeStep(chunks_of(t, b), iters, sampling);
       if (!sampled_ms.ok()) {
         std::fprintf(stderr, "B=%d T=%d sampled: %s\n", b, t,
                      sampled_ms.status().ToString().c_str());
         return 1;
       }
-      const double roof_ms = (weight_bytes + 2.0 * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
-      const double tps = b * t / (*ms * 1e-3);
-      std::printf("%-16s %5d %3d %10.3f %12.0f %12.3f %9.3f %10.3f\n", name.c_str(), b, t, *ms, tps,
-                  roof_ms, roof_ms / *ms, *sampled_ms);
-      out["results"].push_back({{"B", b},
-                                {"T", t},
-                                {"ms_per_step", *ms},
-                                {"tokens_per_s", tps},
-                                {"roofline_ms", roof_ms},
-                                {"roofline_fraction", roof_ms / *ms}});
-      if (sampled) out["results"].back()["sampled_ms_per_step"] = *sampled_ms;
+      points[{t, b}].sampled_ms = *sampled_ms;
     }
   }
+  // Fold phase: T=1 from position = -1 mod G (its token completes the group); verify from
+  // position = 0 mod G with the completed group not folded yet (a commit just completed it).
+  if (!Advance(e, max_b, (fold_group - 1 - prefill % fold_group) % fold_group, c.vocab_size,
+               eo.max_batch_tokens)) {
+    return 1;
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1 && !AppendOneCommitted(e, max_b)) return 1;
+    for (int t : ts) {
+      if ((t == 1) != (pass == 0)) continue;
+      for (int b : batches) {
+        auto ms = e.TimeStep(chunks_of(t, b), iters);
+        if (!ms.ok()) {
+          std::fprintf(stderr, "B=%d T=%d fold: %s\n", b, t, ms.status().ToString().c_str());
+          return 1;
+        }
+        points[{t, b}].fold_ms = *ms;
+      }
+    }
+  }
+  std::printf("%-16s %5s %3s %9s %9s %9s %11s %11s %9s %9s %10s\n", "model", "B", "T", "read ms",
+              "fold ms", "ms/step", "tokens/s", "roofline ms", "fraction", "lazy frac",
+              "sampled ms");
+  for (int t : ts) {
+    for (int b : batches) {
+      const Point& pt = points[{t, b}];
+      const double f = std::min(1.0, static_cast<double>(t) / fold_group);
+      const double ms = (1 - f) * pt.read_ms + f * pt.fold_ms;
+      // The roofline (S read and written every step) and the one of the bytes the lazy
+      // fold must move (S read every step, written on a fold).
+      const double roof_ms = (weight_bytes + 2.0 * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
+      const double lazy_ms = (weight_bytes + (1 + f) * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
+      const double tps = b * t / (ms * 1e-3);
+      std::printf("%-16s %5d %3d %9.3f %9.3f %9.3f %11.0f %11.3f %9.3f %9.3f %10.3f\n",
+                  name.c_str(), b, t, pt.read_ms, pt.fold_ms, ms, tps, roof_ms, roof_ms / ms,
+                  lazy_ms / ms, pt.sampled_ms);
+      out["results"].push_back({{"B", b},
+                                {"T", t},
+                                {"ms_per_step", ms},
+                                {"read_phase_ms", pt.read_ms},
+                                {"fold_phase_ms", pt.fold_ms},
+                                {"fold_fraction", f},
+                                {"tokens_per_s", tps},
+                                {"roofline_ms", roof_ms},
+                                {"roofline_fraction", roof_ms / ms},
+                                {"lazy_roofline_ms", lazy_ms},
+                                {"lazy_roofline_fraction", lazy_ms / ms}});
+      if (sampled) {
+        out["results"].back()["sampled_ms_per_step"] = ms + pt.sampled_ms - pt.read_ms;
+      }
+    }
+  }
+  out["fold_group"] = fold_group;
   // Launch gaps: B=1 T=1 without graphs.
   {
     e.set_use_graphs(false);

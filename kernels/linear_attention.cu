@@ -83,6 +83,7 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   const int warp = tid >> 5, lane = tid & 31, nwarps = blockDim.x >> 5;
   const int qpk = p.heads / p.kv_heads;
   const bool aug = p.group_size > 0;
+  const int fold_group = aug ? p.group_size : kPlainSegment;
 
   float* srow =
       p.state + ((static_cast<size_t>(sq.slot) * p.kv_heads + h) * D + hf * RPT) * D + col;
@@ -124,17 +125,9 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   const int end = sq.start_pos + sq.num_new;
   bool stored = false, folded_committed = false;
   for (int pos = sq.fold_pos; pos < end;) {
-    int seg_end;
-    bool complete;
-    if (aug) {
-      const int group_end = (pos / p.group_size + 1) * p.group_size;
-      seg_end = min(group_end, end);
-      complete = seg_end == group_end;
-    } else {
-      seg_end = min(pos + kPlainSegment, end);
-      if (pos < sq.commit_pos && seg_end > sq.commit_pos) seg_end = sq.commit_pos;
-      complete = true;
-    }
+    const int group_end = (pos / fold_group + 1) * fold_group;
+    const int seg_end = min(group_end, end);
+    const bool complete = seg_end == group_end;
     const int len = seg_end - pos;
     __syncthreads();
     for (int idx = tid; idx < len * D; idx += blockDim.x) ks[idx] = view.K(pos + idx / D)[idx % D];

@@ -8,9 +8,12 @@
 // tokens (< commit_pos) into S, writes S once (only if something was folded), and writes the
 // new tokens' k^/v into the ring. Pending tokens never change S: rejection is a cursor move.
 //
-// Segments: augmented (group_size > 0) = the fixed groups of G positions aligned to 0 (local
-// weight relu(q.k)^2, folded only when complete); plain = runs of <= 16 tokens that do not
-// straddle commit_pos (weight q.k, always folded).
+// Segments are fixed groups aligned to position 0, folded into S only once complete and
+// committed: augmented (group_size > 0) = the model's groups of G positions (local weight
+// relu(q.k)^2); plain = groups of kPlainSegment = 16 positions (weight q.k, the same math as
+// folding token by token). Plain attention therefore writes S once per 16 committed tokens, not
+// every step: a T = 1 decode step reads S and at most 15 ring rows and writes S only when its
+// token completes a group (DESIGN.md §3's "read once, written at most once per step").
 //
 // Slot layout (device, fp32), slot-major:
 //   state:  [slots, kv_heads, D, D]      S, row = k dim, col = v dim
@@ -92,10 +95,14 @@ inline int RingSizeFor(int group_size, int conv_taps, int max_pending) {
   return 2 * max_pending + std::max({group_size, conv_taps, kPlainSegment});
 }
 
-// fold_pos after a step (the host mirror of the kernel's folding rule).
+// Positions per folded segment: the model's group, or kPlainSegment for plain attention.
+inline int FoldGroup(int group_size) { return group_size > 0 ? group_size : kPlainSegment; }
+
+// fold_pos after a step (the host mirror of the kernel's folding rule): the start of the group
+// holding commit_pos.
 inline int64_t FoldPosAfter(int64_t fold_pos, int64_t commit_pos, int group_size) {
-  if (group_size <= 0) return std::max(fold_pos, commit_pos);
-  return std::max(fold_pos, commit_pos / group_size * group_size);
+  const int g = FoldGroup(group_size);
+  return std::max(fold_pos, commit_pos / g * g);
 }
 
 // True when the sequence's ring reads and writes cannot alias: every decode, verify and draft

@@ -20,9 +20,11 @@ __device__ __forceinline__ const float* RowOf(const LinearAttentionParams& p,
   return fresh + (static_cast<size_t>(sq.token_offset + pos - sq.start_pos) * p.kv_heads + h) * D;
 }
 
-// Keys below this position fold into S after the step (augmented: complete groups only).
+// Keys below this position fold into S after the step: complete groups only (plain attention
+// folds groups of kPlainSegment, FoldGroup).
 __device__ __forceinline__ int FoldLimit(const LinearAttentionParams& p, int end) {
-  return p.group_size > 0 ? end / p.group_size * p.group_size : end;
+  const int g = p.group_size > 0 ? p.group_size : kPlainSegment;
+  return end / g * g;
 }
 
 template <int D>

@@ -167,6 +167,7 @@ void AttentionHead(const LinearAttentionParams& p, const LinearAttentionSeq& sq,
   if (zst) z.assign(zst, zst + d);
   std::vector<float> s_store = s, z_store = z;
   const int end = sq.start_pos + sq.num_new;
+  const int64_t fold_after = FoldPosAfter(sq.fold_pos, sq.commit_pos, p.group_size);
   float* out = static_cast<float*>(p.out);
   auto add_outer = [&](std::vector<float>& m, const float* k, const float* v) {
     for (int i = 0; i < d; ++i)
@@ -185,7 +186,7 @@ void AttentionHead(const LinearAttentionParams& p, const LinearAttentionSeq& sq,
     } else {
       add_outer(s, k, v);
       for (int i = 0; i < d; ++i) z[i] += k[i];
-      if (pos < sq.commit_pos) {
+      if (pos < fold_after) {  // plain folds whole committed groups of kPlainSegment
         s_store = s;
         z_store = z;
       }

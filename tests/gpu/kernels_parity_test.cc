@@ -278,9 +278,9 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     LinearAttentionSeq& s = seqs[b];
     s.slot = slot_perm[b];
     const int committed = U(0, 300);
-    s.fold_pos = c.group > 0 ? std::max(0, (committed - U(0, 8)) / c.group * c.group)
-                             : std::max(0, committed - U(0, 8));
-    if (c.group > 0 && committed - s.fold_pos >= c.group + max_pending) s.fold_pos += c.group;
+    const int fg = FoldGroup(c.group);  // slots fold whole groups (plain: kPlainSegment)
+    s.fold_pos = std::max(0, (committed - U(0, 8)) / fg * fg);
+    if (committed - s.fold_pos >= fg + max_pending) s.fold_pos += fg;
     const int kind = chunked ? 3 : U(0, 3);  // 0 decode, 1 verify, 2 draft append, 3 prefill
     const int old_pending = kind == 2 ? U(1, 4) : 0;
     s.start_pos = committed + old_pending;

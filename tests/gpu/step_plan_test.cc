@@ -68,7 +68,10 @@ TEST(StepPlan, LayoutAndCursors) {
   EXPECT_EQ(plan.after[0].fold, 0 + 8);  // 13 / 16 * 16 = 0 < 8: stays
   EXPECT_EQ(plan.after[1].pending, 4);
   EXPECT_EQ(plan.after[1].fold, 16);
-  EXPECT_EQ(kernels::FoldPosAfter(8, 13, 0), 13);
+  // Plain attention folds whole groups of kPlainSegment (16) committed positions.
+  EXPECT_EQ(kernels::FoldPosAfter(8, 13, 0), 8);
+  EXPECT_EQ(kernels::FoldPosAfter(16, 37, 0), 32);
+  EXPECT_EQ(kernels::FoldPosAfter(32, 48, 0), 48);
   EXPECT_EQ(kernels::FoldPosAfter(0, 70, 64), 64);
 }
 
@@ -115,9 +118,8 @@ TEST(StepPlan, RingIsLargeEnoughForAnySchedule) {
           ASSERT_LE(written - lo, ring) << "ring rows read: [" << lo << ", " << s.start_pos << ")";
           ASSERT_GE(written, s.start_pos);
         }
-        if (group > 0) {
-          ASSERT_EQ(s.fold_pos % group, 0);
-        }
+        ASSERT_EQ(s.fold_pos % kernels::FoldGroup(group), 0);
+        ASSERT_LT(s.start_pos - s.fold_pos, kernels::FoldGroup(group) + max_pending);
         written = s.start_pos + n;
         cur[0] = plan.after[0];
         ASSERT_LE(cur[0].fold, cur[0].position);
