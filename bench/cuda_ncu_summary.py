@@ -12,7 +12,10 @@ cnt = collections.Counter()
 for r in rows[hdr + 1:]:
   if len(r) <= vi or r[mi] != "gpu__time_duration.sum":
     continue
-  name = r[ki].split("(")[0].split("<")[0][-60:]
+  full = r[ki].replace("(anonymous namespace)::", "")
+  if full.startswith("void "):
+    full = full[5:]
+  name = full.split("(")[0].split("<")[0][-60:]
   val = float(r[vi].replace(",", ""))
   unit = r[cols.index("Metric Unit")] if "Metric Unit" in cols else "nsecond"
   us = val / 1000 if unit.startswith("n") else val if unit.startswith("u") else val * 1000
