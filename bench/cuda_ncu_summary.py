@@ -12,7 +12,7 @@ cnt = collections.Counter()
 for r in rows[hdr + 1:]:
   if len(r) <= vi or r[mi] != "gpu__time_duration.sum":
     continue
-  full = r[ki].replace("(anonymous namespace)::", "")
+  full = r[ki].replace("(anonymous namespace)::", "").replace("<unnamed>::", "")
   if full.startswith("void "):
     full = full[5:]
   name = full.split("(")[0].split("<")[0][-60:]
