@@ -15,6 +15,7 @@ BatchScheduler::BatchScheduler(const SchedulerOptions& options, engine::Engine* 
                                MetricsObserver* observer, std::unique_ptr<Drafter> drafter,
                                int num_slots)
     : options_(options),
+      clock_(options.clock != nullptr ? options.clock : SteadyStepClock()),
       target_(target),
       device_sampling_(options.device_sampling && target->samples_on_device()),
       draft_(draft),
@@ -223,6 +224,9 @@ void BatchScheduler::PublishStats() {
     stats_.running = running;
     stats_.slots_used = pool_.used();
     stats_.steps = steps_;
+    stats_.decode_steps = policy_.stats().steps;
+    stats_.draft_steps = draft_steps_;
+    stats_.explore_steps = policy_.stats().explore_steps;
     waiting = queue_.size();
     stats_.waiting = waiting;
     if (queue_.empty() && running == 0 && cancels_.empty()) idle_.notify_all();

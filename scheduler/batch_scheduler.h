@@ -22,6 +22,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/sequence.h"
 #include "scheduler/slot_pool.h"
+#include "scheduler/step_clock.h"
 #include "scheduler/validation.h"
 
 namespace linspec::scheduler {
@@ -89,6 +90,7 @@ class BatchScheduler : public Scheduler {
   void SendFinal(Sequence* seq);
 
   const SchedulerOptions options_;
+  const StepClock* const clock_;  // options_.clock or the steady clock
   engine::Engine* const target_;
   const bool device_sampling_;  // options_.device_sampling && target_->samples_on_device()
   engine::Engine* const draft_;
@@ -121,6 +123,7 @@ class BatchScheduler : public Scheduler {
   bool result_has_logits_ = false;
   std::vector<float> probs_;
   int64_t steps_ = 0;
+  int64_t draft_steps_ = 0;
   int last_forward_tokens_ = 0;
   double last_forward_seconds_ = 0;
 

@@ -90,13 +90,15 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
       }
       DraftModelDrafterOptions d;
       d.engine = draft;
-      // The draft's first Forward also carries this step's prefill chunks and every
-      // sequence's one- or two-token lag: keep the total within max_batch_tokens.
+      // The draft's first Forward carries the catch-up chunks plus every other drafting
+      // sequence's short lag (up to k + 1 tokens each): keep it within max_batch_tokens.
+      // Not tied to prefill_token_budget: a lag that fits is caught up in one Forward, so
+      // a sequence drafts (and draws) the same k whatever the batch (reproducibility).
       d.catchup_token_budget =
-          std::max(1, std::min(options.prefill_token_budget, options.max_batch_tokens -
-                                                                 options.prefill_token_budget -
-                                                                 2 * draft->num_slots()));
+          std::max(1, options.max_batch_tokens -
+                          (options.num_draft_tokens + 1) * std::max(1, draft->num_slots()));
       d.device_sampling = options.device_sampling;
+      d.clock = options.clock;
       drafter = MakeDraftModelDrafter(d);
       break;
     }

@@ -12,17 +12,15 @@ namespace {
 
 class DraftModelDrafter : public Drafter {
  public:
-  explicit DraftModelDrafter(const DraftModelDrafterOptions& o) : opt_(o) {}
+  explicit DraftModelDrafter(const DraftModelDrafterOptions& o)
+      : opt_(o), clock_(o.clock != nullptr ? o.clock : SteadyStepClock()) {}
   const char* name() const override { return "draft_model"; }
   bool uses_engine() const override { return true; }
-  int last_num_forwards() const override { return forwards_; }
-
-  void AddPrefill(engine::SlotId slot, absl::Span<const engine::TokenId> tokens) override {
-    engine::SeqChunk c;
-    c.slot = slot;
-    c.tokens = tokens;
-    prefill_.push_back(c);
+  absl::Span<const DraftForwardCost> last_forwards() const override { return forwards_; }
+  int64_t CatchupTokens(engine::SlotId slot, size_t context_size) const override {
+    return static_cast<int64_t>(context_size) - opt_.engine->position(slot);
   }
+
   absl::Status Propose(absl::Span<DraftTask* const> tasks) override;
   absl::Status Commit(engine::SlotId slot, int num_proposed, int num_accepted) override {
     if (num_proposed <= 1) return absl::OkStatus();
@@ -40,11 +38,11 @@ class DraftModelDrafter : public Drafter {
   absl::Status FirstForward(absl::Span<DraftTask* const> tasks, std::vector<DraftTask*>* active);
 
   DraftModelDrafterOptions opt_;
+  const StepClock* clock_;
   engine::ForwardResult result_;
   std::vector<engine::ChunkSampling> sampling_;
   std::vector<float> probs_;
-  std::vector<engine::SeqChunk> prefill_;  // consumed by the next Propose
-  int forwards_ = 0;
+  std::vector<DraftForwardCost> forwards_;
 };
 
 void DraftModelDrafter::Draw(DraftTask* t, const float* logits, engine::TokenId argmax, int vocab) {
@@ -59,20 +57,19 @@ void DraftModelDrafter::Draw(DraftTask* t, const float* logits, engine::TokenId 
   t->probs.insert(t->probs.end(), probs_.begin(), probs_.end());
 }
 
-// Feeds each task's lag (committed) and draws its first proposal. Tasks whose lag does not
-// fit the catch-up budget are caught up partly and propose nothing this step.
+// Feeds each drafting task's lag (committed) and draws its first proposal. Tasks with k = 0
+// are not touched (their lag waits until they draft). Tasks whose lag does not fit the
+// catch-up budget are caught up partly and propose nothing this step.
 absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
                                              std::vector<DraftTask*>* active) {
   std::vector<engine::SeqChunk> chunks;
   std::vector<DraftTask*> owners;
-  chunks.swap(prefill_);
-  owners.assign(chunks.size(), nullptr);
   int budget = opt_.catchup_token_budget;
   for (DraftTask* t : tasks) {
+    if (t->k <= 0) continue;
     const int64_t fed = opt_.engine->position(t->slot);
     const int lag = static_cast<int>(t->context.size() - fed);
     if (lag <= 0) continue;  // cannot happen: the last sampled token is never fed
-    if (t->k == 0 && lag < opt_.max_lag_tokens) continue;
     const bool fits = lag <= std::max(budget, 1 + t->k);  // small lags always fit
     const int n = fits ? lag : std::max(0, budget);
     if (n == 0) continue;
@@ -81,7 +78,7 @@ absl::Status DraftModelDrafter::FirstForward(absl::Span<DraftTask* const> tasks,
     c.slot = t->slot;
     c.tokens = t->context.subspan(fed, n);
     chunks.push_back(c);
-    owners.push_back(fits && t->k > 0 ? t : nullptr);
+    owners.push_back(fits ? t : nullptr);
   }
   if (chunks.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(ForwardAndDraw(chunks, owners));
@@ -115,8 +112,11 @@ absl::Status DraftModelDrafter::ForwardAndDraw(const std::vector<engine::SeqChun
     }
     fo.sampling = sampling_;
   }
+  int num_tokens = 0;
+  for (const engine::SeqChunk& c : chunks) num_tokens += static_cast<int>(c.tokens.size());
+  const double t0 = clock_->NowSeconds();
   RETURN_IF_ERROR(opt_.engine->Forward(chunks, fo, &result_));
-  ++forwards_;
+  forwards_.push_back(DraftForwardCost{num_tokens, clock_->NowSeconds() - t0});
   const int vocab = result_.vocab_size;
   size_t probs_row = 0;
   for (size_t i = 0; i < owners.size(); ++i) {
@@ -139,7 +139,7 @@ absl::Status DraftModelDrafter::ForwardAndDraw(const std::vector<engine::SeqChun
 }
 
 absl::Status DraftModelDrafter::Propose(absl::Span<DraftTask* const> tasks) {
-  forwards_ = 0;
+  forwards_.clear();
   for (DraftTask* t : tasks) {
     t->tokens.clear();
     t->probs.clear();

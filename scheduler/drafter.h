@@ -1,9 +1,12 @@
 // Drafters propose tokens that the target model then verifies (DESIGN.md §4). One interface
 // for the draft model, n-gram prompt lookup and "none"; tests add a random-token drafter.
 //
-// Life of a sequence as the drafter sees it: Propose (every step the sequence decodes; k may
-// be 0), then Commit with how many of the proposals the target accepted, until Release.
-// Between Propose and Commit the drafter may hold pending state (the draft model's slot).
+// Life of a sequence as the drafter sees it: Propose (steps where some sequence of the batch
+// drafts; its k may be 0), then Commit with how many of the proposals the target accepted,
+// until Release. Between Propose and Commit the drafter may hold pending state (the draft
+// model's slot). A drafter must do no work for a task with k = 0 beyond what later proposals
+// need, and the scheduler skips Propose for a batch where every k is 0: when speculation
+// does not pay, a server with a drafter runs like one without.
 //
 // Thread-safety: none; called only from the engine loop thread.
 // Errors: a failing draft engine returns its status; the scheduler fails the sequences of
@@ -39,19 +42,25 @@ struct DraftTask {
   std::vector<float> probs;
 };
 
+// One engine Forward a drafter ran: the cost model fits seconds = a + b * num_tokens.
+struct DraftForwardCost {
+  int num_tokens = 0;
+  double seconds = 0;
+};
+
 class Drafter {
  public:
   virtual ~Drafter() = default;
   virtual const char* name() const = 0;
   // True when proposing runs a model (its cost is measured per forward).
   virtual bool uses_engine() const { return false; }
-  // Number of Forward calls the last Propose made (for the cost model).
-  virtual int last_num_forwards() const { return 0; }
+  // The Forward calls the last Propose made, in order (for the cost model). Valid until the
+  // next Propose.
+  virtual absl::Span<const DraftForwardCost> last_forwards() const { return {}; }
 
-  // The target prefills these prompt tokens of a slot in this step (committed). A drafter
-  // with a model feeds them in its next Propose so that its slot never lags by a prompt;
-  // Propose is called every step that has prefill chunks or decoding sequences.
-  virtual void AddPrefill(engine::SlotId slot, absl::Span<const engine::TokenId> tokens) {}
+  // Tokens of a sequence with context_size tokens that the next Propose drafting for it
+  // would have to feed first (its catch-up). Exploration prefers sequences with little.
+  virtual int64_t CatchupTokens(engine::SlotId slot, size_t context_size) const { return 0; }
 
   virtual absl::Status Propose(absl::Span<DraftTask* const> tasks) = 0;
   // num_proposed tokens were proposed for the slot in the last Propose; the first

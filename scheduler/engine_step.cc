@@ -11,10 +11,6 @@
 
 namespace linspec::scheduler {
 
-namespace {
-double SecondsSince(TimePoint t0) { return SecondsBetween(t0, Clock::now()); }
-}  // namespace
-
 void BatchScheduler::Step() {
   ++steps_;
   std::vector<Sequence*> decoding;
@@ -29,14 +25,12 @@ void BatchScheduler::Step() {
   for (const PrefillChunk& c : prefill) prefill_tokens += c.num_tokens;
 
   std::vector<DraftTask> drafts;
-  for (const PrefillChunk& c : prefill) {
-    drafter_->AddPrefill(
-        c.seq->slot,
-        absl::MakeConstSpan(c.seq->request.prompt).subspan(c.seq->prefilled, c.num_tokens));
-  }
-  if (!decoding.empty() || !prefill.empty()) {
+  if (!decoding.empty()) {
     std::vector<SpecHistory*> hist;
-    for (Sequence* s : decoding) hist.push_back(&s->spec);
+    for (Sequence* s : decoding) {
+      s->spec.catchup_tokens = drafter_->CatchupTokens(s->slot, s->tokens.size());
+      hist.push_back(&s->spec);
+    }
     std::vector<int> ks = policy_.Choose(hist, prefill_tokens, budget);
     for (size_t j = 0; j < decoding.size(); ++j) {
       // Drafts past max_tokens could never be emitted: the target adds one token anyway.
@@ -62,7 +56,7 @@ void BatchScheduler::Step() {
     CheckHealth();
     return;
   }
-  const TimePoint t0 = Clock::now();
+  const double t0 = clock_->NowSeconds();
   for (size_t i = 0; i < prefill.size(); ++i) AfterPrefill(prefill[i], result_.row_offset[i], i);
   for (size_t j = 0; j < decoding.size(); ++j) {
     const size_t chunk = prefill.size() + j;
@@ -71,7 +65,7 @@ void BatchScheduler::Step() {
       Finish(decoding[j], FinishReason::kError, s);
     }
   }
-  const double sample_seconds = SecondsSince(t0);
+  const double sample_seconds = clock_->NowSeconds() - t0;
   observer_->OnStepPhase(StepPhase::kSample, sample_seconds);
   // The cost fit models decode/verify steps (prefill-heavy forwards would skew its slope),
   // including acceptance and commits, which grow with the verified tokens too.
@@ -111,12 +105,20 @@ absl::Status BatchScheduler::RunDrafter(const std::vector<Sequence*>& decoding,
     any = any || t.k > 0;
     tasks.push_back(&t);
   }
-  const TimePoint t0 = Clock::now();
+  // No sequence drafts: the drafter is not called at all (a server where speculation does
+  // not pay runs like one without a drafter).
+  if (!any) return absl::OkStatus();
+  ++draft_steps_;
+  const double t0 = clock_->NowSeconds();
   RETURN_IF_ERROR(drafter_->Propose(tasks));
-  const double seconds = SecondsSince(t0);
+  const double seconds = clock_->NowSeconds() - t0;
   observer_->OnStepPhase(StepPhase::kDraft, seconds);
-  if (any) {
-    policy_.RecordDraft(static_cast<int>(decoding.size()), drafter_->last_num_forwards(), seconds);
+  if (drafter_->uses_engine()) {
+    for (const DraftForwardCost& f : drafter_->last_forwards()) {
+      policy_.RecordDraftForward(f.num_tokens, f.seconds);
+    }
+  } else {
+    policy_.RecordDraftStep(seconds);
   }
   for (DraftTask& t : *drafts) {
     // A drafter may return fewer than k proposals, never more.
@@ -164,9 +166,9 @@ absl::Status BatchScheduler::RunTarget(const std::vector<PrefillChunk>& prefill,
   engine::ForwardOptions fo;
   fo.want_logits = want_logits && !device_sampling_;
   if (device_sampling_) fo.sampling = sampling_;
-  const TimePoint t0 = Clock::now();
+  const double t0 = clock_->NowSeconds();
   RETURN_IF_ERROR(target_->Forward(chunks, fo, &result_));
-  const double seconds = SecondsSince(t0);
+  const double seconds = clock_->NowSeconds() - t0;
   result_has_logits_ = fo.want_logits;
   const StepPhase phase = any_draft          ? StepPhase::kVerify
                           : decoding.empty() ? StepPhase::kPrefill
@@ -204,9 +206,9 @@ absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, 
                                          size_t chunk_index) {
   const int k = static_cast<int>(draft.tokens.size());
   if (k == 0) {
-    // The last token was fed committed (pending=false); nothing to accept.
-    RETURN_IF_ERROR(drafter_->Commit(seq->slot, 0, 0));
-    DraftLengthPolicy::RecordAcceptance(&seq->spec, 0, 0);
+    // The last token was fed committed (pending=false); nothing to accept, nothing for the
+    // drafter to commit.
+    policy_.RecordAcceptance(&seq->spec, 0, 0);
     EmitTokens(seq,
                {device_sampling_ ? result_.sampled[chunk_index].next : SampleRow(seq, first_row)});
     return absl::OkStatus();
@@ -237,7 +239,7 @@ absl::Status BatchScheduler::AfterDecode(Sequence* seq, const DraftTask& draft, 
   seq->usage.draft_tokens += k;
   seq->usage.accepted_tokens += acc.num_accepted;
   observer_->OnSpecDecode(k, acc.num_accepted);
-  DraftLengthPolicy::RecordAcceptance(&seq->spec, k, acc.num_accepted);
+  policy_.RecordAcceptance(&seq->spec, k, acc.num_accepted);
   std::vector<engine::TokenId> out(draft.tokens.begin(), draft.tokens.begin() + acc.num_accepted);
   out.push_back(acc.next);
   EmitTokens(seq, out);

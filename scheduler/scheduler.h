@@ -17,6 +17,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/metrics_observer.h"
 #include "scheduler/request.h"
+#include "scheduler/step_clock.h"
 
 namespace linspec::scheduler {
 
@@ -42,6 +43,9 @@ struct SchedulerOptions {
   // Sample and accept on the target engine's device when it can (Engine::samples_on_device):
   // only tokens and accept counts leave the device. false: host sampling from copied logits.
   bool device_sampling = true;
+  // The clock the speculation cost model times engine calls with. Borrowed; null = the
+  // steady clock. Tests and simulations pass a fake one (step_clock.h).
+  const StepClock* clock = nullptr;
 };
 
 struct SchedulerStats {
@@ -50,7 +54,10 @@ struct SchedulerStats {
   int slots_total = 0;
   int slots_used = 0;
   int64_t steps = 0;
-  bool healthy = true;  // false once an engine reported a sticky failure
+  int64_t decode_steps = 0;   // steps with decoding sequences (draft length chosen)
+  int64_t draft_steps = 0;    // steps where the drafter ran (some k > 0)
+  int64_t explore_steps = 0;  // of those, exploration steps (draft_length.h)
+  bool healthy = true;        // false once an engine reported a sticky failure
 };
 
 class Scheduler {

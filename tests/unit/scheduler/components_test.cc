@@ -196,28 +196,97 @@ TEST(DraftLength, SpeculationStopsWhenItDoesNotPay) {
   // Cost proportional to tokens (compute-bound) and poor acceptance: k -> 0.
   DraftLengthPolicy policy(8, true, true);
   SpecHistory bad;
-  for (int i = 0; i < 20; ++i) DraftLengthPolicy::RecordAcceptance(&bad, 4, 0);
+  for (int i = 0; i < 20; ++i) policy.RecordAcceptance(&bad, 4, 0);
   std::vector<SpecHistory*> seqs(8, &bad);
   for (int i = 0; i < 50; ++i) {
     policy.RecordTargetForward(8 * (1 + i % 5), 0.001 * 8 * (1 + i % 5));
-    policy.RecordDraft(8, 1, 0.0005);
+    policy.RecordDraftForward(8 * (1 + i % 2), 0.0005);
   }
-  std::vector<int> ks = policy.Choose(seqs, 0, 4096);
-  for (int k : ks) EXPECT_EQ(k, 0);
+  // The model rules speculation out even at an optimistic acceptance: no exploration either
+  // (until the refresh every kExploreMaxIntervalSteps).
+  for (int step = 0; step < 200; ++step) {
+    std::vector<int> ks = policy.Choose(seqs, 0, 4096);
+    for (int k : ks) ASSERT_EQ(k, 0) << "step " << step;
+  }
+  EXPECT_EQ(policy.stats().explore_steps, 0);
 }
 
 TEST(DraftLength, SpeculatesWhenVerifyIsNearlyFreeAndAcceptanceHigh) {
   // Memory-bound: a forward costs the same whatever its token count.
   DraftLengthPolicy policy(6, true, true);
   SpecHistory good;
-  for (int i = 0; i < 20; ++i) DraftLengthPolicy::RecordAcceptance(&good, 4, 4);
+  for (int i = 0; i < 20; ++i) policy.RecordAcceptance(&good, 4, 4);
   std::vector<SpecHistory*> seqs(2, &good);
   for (int i = 0; i < 50; ++i) {
     policy.RecordTargetForward(2 * (1 + i % 7), 0.010);
-    policy.RecordDraft(2, 1, 0.0002);
+    policy.RecordDraftForward(2 * (1 + i % 3), 0.0002);
   }
   std::vector<int> ks = policy.Choose(seqs, 0, 4096);
   for (int k : ks) EXPECT_GE(k, 4);
+}
+
+TEST(DraftLength, ExploresFirstWhileTheCostModelIsIncomplete) {
+  DraftLengthPolicy policy(6, true, true);
+  SpecHistory h;
+  std::vector<SpecHistory*> seqs(3, &h);
+  // A quarter of the batch (at least one sequence), the least behind first.
+  EXPECT_EQ(policy.Choose(seqs, 0, 4096), (std::vector<int>{2, 0, 0}));
+  EXPECT_EQ(policy.stats().explore_steps, 1);
+  // Not again within kExploreMinIntervalSteps, whatever the model says meanwhile.
+  for (int i = 1; i < kExploreMinIntervalSteps; ++i) {
+    for (int k : policy.Choose(seqs, 0, 4096)) ASSERT_EQ(k, 0);
+  }
+  // The next exploration picks the sequences with the least catch-up.
+  std::vector<SpecHistory> hs(8);
+  std::vector<SpecHistory*> eight;
+  for (int i = 0; i < 8; ++i) {
+    hs[i].catchup_tokens = 100 - i;
+    eight.push_back(&hs[i]);
+  }
+  EXPECT_EQ(policy.Choose(eight, 0, 4096), (std::vector<int>{0, 0, 0, 0, 0, 0, 2, 2}));
+}
+
+TEST(DraftLength, ExplorationBacksOffWhileSpeculationKeepsLosing) {
+  // A draft at half the target's cost: speculation would win at acceptance 0.9, but the
+  // measured acceptance is 0. Explorations come at doubling intervals, and the steady
+  // batch (one token count) does not make the target fit go stale.
+  DraftLengthPolicy policy(4, true, true);
+  SpecHistory bad;
+  std::vector<SpecHistory*> seqs(16, &bad);
+  std::vector<int64_t> explored;
+  const int64_t steps = 20000;
+  for (int64_t step = 1; step <= steps; ++step) {
+    std::vector<int> ks = policy.Choose(seqs, 0, 4096);
+    int tokens = 0, k = 0;
+    for (int x : ks) {
+      tokens += x + 1;
+      k = std::max(k, x);
+    }
+    policy.RecordTargetForward(tokens, 1e-3 + 1e-5 * tokens);
+    for (int j = 0; j < k; ++j) policy.RecordDraftForward(j == 0 ? 400 : 16, 5e-4 + 5e-6 * 16);
+    if (k > 0) {
+      explored.push_back(step);
+      for (int i = 0; i < 16; ++i) policy.RecordAcceptance(&bad, k, 0);
+    }
+  }
+  EXPECT_EQ(policy.stats().spec_steps, 0);
+  EXPECT_EQ(static_cast<int64_t>(explored.size()), policy.stats().explore_steps);
+  EXPECT_LE(policy.stats().explore_steps, DraftLengthPolicy::MaxExplorations(steps));
+  EXPECT_GE(policy.stats().explore_steps, 3);
+  for (size_t i = 2; i < explored.size(); ++i) {
+    const int64_t gap = explored[i] - explored[i - 1], prev = explored[i - 1] - explored[i - 2];
+    EXPECT_GE(gap, std::min<int64_t>(2 * prev, kExploreMaxIntervalSteps)) << "exploration " << i;
+  }
+}
+
+TEST(DraftLength, MaxExplorationsFollowsTheDoublingSchedule) {
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(0), 0);
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(1), 1);
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(64), 1);
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(65), 2);    // 1, 65
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(193), 3);   // 1, 65, 193
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(8129), 8);  // ..., 4033, 8129
+  EXPECT_EQ(DraftLengthPolicy::MaxExplorations(8129 + 4096), 9);
 }
 
 TEST(DraftLength, FixedKIgnoresCosts) {

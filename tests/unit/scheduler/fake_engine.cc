@@ -44,9 +44,15 @@ void FakeEngine::FillLogits(const std::vector<engine::TokenId>& prefix, float* o
   uint64_t h = 0x1234567;
   for (size_t i = from; i < prefix.size(); ++i) h = Mix(h ^ (static_cast<uint64_t>(prefix[i]) + 1));
   for (int v = 0; v < options_.vocab_size; ++v) {
-    float x = options_.scale * Unit(h, v);
-    if (options_.noise != 0) x += options_.noise * Unit(h ^ Mix(options_.salt), v + 1000);
-    out[v] = x;
+    out[v] = options_.scale * Unit(h, v);
+  }
+  if (options_.noise == 0) return;
+  if (options_.agreement > 0 &&
+      0.5 * (Unit(h ^ Mix(options_.salt ^ 0xA5A5), 77) + 1) < options_.agreement) {
+    return;
+  }
+  for (int v = 0; v < options_.vocab_size; ++v) {
+    out[v] += options_.noise * Unit(h ^ Mix(options_.salt), v + 1000);
   }
 }
 
@@ -89,6 +95,10 @@ absl::Status FakeEngine::Forward(absl::Span<const engine::SeqChunk> chunks,
     rows += c.all_logits ? static_cast<int>(c.tokens.size()) : 1;
   }
   if (total > options_.max_batch_tokens) return absl::InvalidArgumentError("too many tokens");
+  tokens_fed_ += total;
+  if (options_.clock != nullptr) {
+    options_.clock->Advance(options_.forward_cost_s + options_.token_cost_s * total);
+  }
   const bool sample = !options.sampling.empty();
   if (sample && (!options_.device_sampling || options.sampling.size() != chunks.size())) {
     return absl::InvalidArgumentError("fake engine: unexpected ForwardOptions::sampling");
@@ -184,6 +194,11 @@ std::vector<engine::TokenId> FakeEngine::Committed(engine::SlotId slot) const {
 int64_t FakeEngine::num_forwards() const {
   std::lock_guard<std::mutex> lock(mu_);
   return forwards_;
+}
+
+int64_t FakeEngine::num_tokens_fed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tokens_fed_;
 }
 
 int64_t FakeEngine::num_logit_forwards() const {

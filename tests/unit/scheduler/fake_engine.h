@@ -3,6 +3,10 @@
 // token prefix (optionally of only its last `window` tokens, which makes outputs repeat so
 // that n-gram lookup finds matches). Small vocabularies keep sampling tests meaningful.
 //
+// Simulated cost: with a FakeClock, every Forward advances it by forward_cost_s +
+// token_cost_s * tokens (a fake clock, not wall time), so the scheduler's cost model and the
+// policy simulations (spec_policy_test, bench/spec_policy_bench) are deterministic.
+//
 // Thread-safety: all methods lock, so tests may read positions while the scheduler runs.
 #ifndef LINSPEC_TESTS_UNIT_SCHEDULER_FAKE_ENGINE_H_
 #define LINSPEC_TESTS_UNIT_SCHEDULER_FAKE_ENGINE_H_
@@ -13,8 +17,26 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "scheduler/step_clock.h"
 
 namespace linspec::testing {
+
+// A clock that only moves when told (FakeEngine::Forward advances it).
+class FakeClock : public scheduler::StepClock {
+ public:
+  double NowSeconds() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return now_;
+  }
+  void Advance(double seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ += seconds;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  double now_ = 0;
+};
 
 struct FakeEngineOptions {
   int vocab_size = 16;
@@ -25,6 +47,13 @@ struct FakeEngineOptions {
   float scale = 2.0f;  // logits in [-scale, scale]
   uint64_t salt = 0;   // a draft model: same base logits plus noise keyed by salt
   float noise = 0.0f;  // amplitude of the salted noise
+  // With noise: the fraction of prefixes (keyed by salt) at which the logits carry no noise,
+  // i.e. a draft agrees exactly with the target there. 0: noise at every prefix.
+  float agreement = 0.0f;
+  // Simulated cost per Forward on `clock` (borrowed; null: no simulated time).
+  FakeClock* clock = nullptr;
+  double forward_cost_s = 0;
+  double token_cost_s = 0;
   std::vector<int> eos_token_ids = {0};
   int fail_on_forward = -1;    // the n-th Forward (0-based) fails with Internal
   bool sticky_failure = true;  // ... and healthy() becomes false
@@ -61,6 +90,7 @@ class FakeEngine : public engine::Engine {
   std::vector<engine::TokenId> Committed(engine::SlotId slot) const;
 
   int64_t num_forwards() const;
+  int64_t num_tokens_fed() const;        // tokens over all Forward calls
   int64_t num_logit_forwards() const;    // forwards with want_logits
   int64_t num_sampled_forwards() const;  // forwards with ForwardOptions::sampling
   int max_rows_seen() const;
@@ -79,6 +109,7 @@ class FakeEngine : public engine::Engine {
   mutable std::mutex mu_;
   std::vector<Slot> slots_;
   int64_t forwards_ = 0;
+  int64_t tokens_fed_ = 0;
   int64_t logit_forwards_ = 0;
   int64_t sampled_forwards_ = 0;
   int max_rows_ = 0;
