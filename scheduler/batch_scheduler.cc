@@ -187,7 +187,11 @@ void BatchScheduler::ReapFinished() {
     // Release never fails for a valid slot; a failing engine is reported through healthy().
     (void)target_->Release(seq->slot);
     drafter_->Release(seq->slot);
-    if (draft_ != nullptr) (void)draft_->Release(seq->slot);
+    // A draft slot the sequence never drafted in is still clean (lazy draft state): skip
+    // the release and its device work.
+    if (draft_ != nullptr && (draft_->position(seq->slot) > 0 || draft_->pending(seq->slot) > 0)) {
+      (void)draft_->Release(seq->slot);
+    }
     pool_.Release(seq->slot);
     SendFinal(seq.get());
   }
