@@ -35,6 +35,10 @@ for what in "$@"; do
       timeout 300 /tmp/dev/gpu_cuda_engine_test 2>&1 > "$OUT/test_engine.log"
       grep -E "FAILED|Failure|PASSED|bf16 GPU|seed" "$OUT/test_engine.log" | head -40
       tail -3 "$OUT/test_engine.log"
+      # Again with the light decode kernel and the separate QKV epilogue at every batch size.
+      LINSPEC_CUDA_DECODE_PAIRS=1 LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS=1 timeout 300 \
+        /tmp/dev/gpu_cuda_engine_test > "$OUT/test_engine_decode.log" 2>&1
+      grep -E "FAILED|Failure|PASSED|bf16 GPU" "$OUT/test_engine_decode.log" | head -20
       pack
       ;;
     models-1.3b|models-7b)

@@ -69,6 +69,7 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   float* zs = red + 2 * kQueryBatch * D;    // [D]
   float* den = zs + D;                      // [kQueryBatch]
   float* cv = den + kQueryBatch;            // [kQueryBatch][D] conv terms
+  float* vs = cv + kQueryBatch * D;         // [seg_cap][DC] v of the segment, this block's columns
 
   // The step metadata (copied before the step) and this layer's slot (last written by the
   // previous step) are safe to read before the dependency wait: start streaming S now.
@@ -93,6 +94,21 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
 #pragma unroll
   for (int ii = 0; ii < RPT; ++ii) s[ii] = srow[ii * D];
   if (tid < D) zs[tid] = zsrc ? zsrc[tid] : 0.f;
+  // Rows [from, to) of the segment starting at seg_pos into ks (k^, all D) and vs (v, this
+  // block's columns).
+  auto load_rows = [&](int seg_pos, int from, int to) {
+    for (int idx = tid; idx < (to - from) * D; idx += blockDim.x) {
+      ks[(from - seg_pos) * D + idx] = view.K(from + idx / D)[idx % D];
+    }
+    for (int idx = tid; idx < (to - from) * DC; idx += blockDim.x) {
+      const int r = idx / DC, c = idx - r * DC;
+      vs[(from - seg_pos + r) * DC + c] = view.V(from + r)[c0 + c];
+    }
+  };
+  // The first segment's ring rows were written by earlier steps: load them before the wait too.
+  const int end = sq.start_pos + sq.num_new;
+  const int pre_end = min(min((sq.fold_pos / fold_group + 1) * fold_group, end), sq.start_pos);
+  load_rows(sq.fold_pos, sq.fold_pos, pre_end);
   detail::PdlWait();  // q/k/v partials come from the QKV projection
   detail::PdlTrigger();
 
@@ -122,7 +138,6 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
     __syncthreads();
   }
 
-  const int end = sq.start_pos + sq.num_new;
   bool stored = false, folded_committed = false;
   for (int pos = sq.fold_pos; pos < end;) {
     const int group_end = (pos / fold_group + 1) * fold_group;
@@ -130,7 +145,7 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
     const bool complete = seg_end == group_end;
     const int len = seg_end - pos;
     __syncthreads();
-    for (int idx = tid; idx < len * D; idx += blockDim.x) ks[idx] = view.K(pos + idx / D)[idx % D];
+    load_rows(pos, pos == sq.fold_pos ? pre_end : pos, seg_end);
     __syncthreads();
 
     // Outputs of the new tokens in this segment, kQueryBatch (token, q head) pairs at a time.
@@ -170,14 +185,25 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
         float g = 0.f;
         if (qi < nqb) {
           const float* qrow = qs + qi * D + hf * RPT;
+          if constexpr (RPT % 4 == 0) {  // 16-byte shared loads, same order of terms
 #pragma unroll
-          for (int ii = 0; ii < RPT; ++ii) g += qrow[ii] * s[ii];
+            for (int i4 = 0; i4 < RPT / 4; ++i4) {
+              const float4 q4 = reinterpret_cast<const float4*>(qrow)[i4];
+              g += q4.x * s[4 * i4];
+              g += q4.y * s[4 * i4 + 1];
+              g += q4.z * s[4 * i4 + 2];
+              g += q4.w * s[4 * i4 + 3];
+            }
+          } else {
+#pragma unroll
+            for (int ii = 0; ii < RPT; ++ii) g += qrow[ii] * s[ii];
+          }
         }
         acc[qi] = aug ? p.global_scale * g : g;
       }
 #pragma unroll 4
       for (int si = hf; si < len; si += R) {
-        const float vj = view.V(pos + si)[col];
+        const float vj = vs[si * DC + j];
 #pragma unroll
         for (int qi = 0; qi < kQueryBatch; ++qi) acc[qi] += ws[qi * seg_cap + si] * vj;
       }
@@ -198,7 +224,10 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
 #pragma unroll 8
               for (int c = 0; c < p.conv_taps; ++c) {
                 const int src = t - p.conv_taps + 1 + c;
-                if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * view.V(src)[col];
+                if (src >= 0) {
+                  const float vsrc = src >= pos ? vs[(src - pos) * DC + j] : view.V(src)[col];
+                  conv += p.conv_w[h * p.conv_taps + c] * vsrc;
+                }
               }
               last_t = t;
             }
@@ -236,10 +265,21 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
         stored = true;
       }
       for (int si = 0; si < len; ++si) {
-        const float vj = view.V(pos + si)[col];
+        const float vj = vs[si * DC + j];
         const float* krow = ks + si * D + hf * RPT;
+        if constexpr (RPT % 4 == 0) {  // 16-byte shared loads (the fold of a whole group)
 #pragma unroll
-        for (int ii = 0; ii < RPT; ++ii) s[ii] += krow[ii] * vj;
+          for (int i4 = 0; i4 < RPT / 4; ++i4) {
+            const float4 k4 = reinterpret_cast<const float4*>(krow)[i4];
+            s[4 * i4] += k4.x * vj;
+            s[4 * i4 + 1] += k4.y * vj;
+            s[4 * i4 + 2] += k4.z * vj;
+            s[4 * i4 + 3] += k4.w * vj;
+          }
+        } else {
+#pragma unroll
+          for (int ii = 0; ii < RPT; ++ii) s[ii] += krow[ii] * vj;
+        }
       }
       __syncthreads();
       if (tid < D && p.normalize) {
@@ -269,8 +309,9 @@ __global__ void RingStoreKernel(LinearAttentionParams p) {
 template <int D, int NC>
 cudaError_t LaunchDN(const LinearAttentionParams& p, cudaStream_t stream) {
   const int seg_cap = std::max(p.group_size, kPlainSegment);
-  const size_t smem = sizeof(float) * (seg_cap * D + kQueryBatch * D + kQueryBatch * seg_cap +
-                                       2 * kQueryBatch * D + D + kQueryBatch + kQueryBatch * D);
+  const size_t smem =
+      sizeof(float) * (seg_cap * D + kQueryBatch * D + kQueryBatch * seg_cap + 2 * kQueryBatch * D +
+                       D + kQueryBatch + kQueryBatch * D + seg_cap * (D / NC));
   if (smem > 48 * 1024) {
     cudaError_t e =
         cudaFuncSetAttribute(LinearAttentionKernel<D, NC>,

@@ -121,6 +121,20 @@ inline int ChooseColumnSplit(int pairs, int head_dim, int min_blocks, int max_sp
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream);
 
+// The read-only decode step: every sequence carries one new token (a decode step or a draft
+// append) and folds nothing, so S is only read (the common step: plain attention folds once
+// per 16 tokens, augmented once per group). Same outputs and ring write as
+// LinearAttentionStep, from light blocks (one per sequence and kv head, many per
+// multiprocessor) that stream S. Requires DecodeFastPathOk for every sequence, q/k/v computed
+// already (qkv_partials null); column_split and defer_ring_write are ignored.
+inline constexpr int kDecodeMaxQueryHeads = 8;  // query heads per kv head
+inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int heads, int kv_heads) {
+  return s.num_new == 1 && FoldPosAfter(s.fold_pos, s.commit_pos, group_size) == s.fold_pos &&
+         s.start_pos + 1 - s.fold_pos <= FoldGroup(group_size) && kv_heads > 0 &&
+         heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 256;
+}
+cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream);
+
 // The ring write of a step run with defer_ring_write: the last ring_size new tokens' k^/v of
 // every sequence into its slot's ring.
 cudaError_t LinearAttentionRingStore(const LinearAttentionParams& p, cudaStream_t stream);

@@ -95,10 +95,11 @@ CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, boo
     const char* e = std::getenv("LINSPEC_CUDA_SPLIT_PREFILL");
     return !(e && e[0] == '0');
   }();
-  // The recurrent kernel takes the sequences the chunk-parallel kernels do not.
-  const int recurrent = plan.num_seqs - chunked_.num_chunked;
+  // The recurrent kernel takes the sequences the decode and chunk-parallel kernels do not.
+  const int first = chunked_.num_decode;
+  const int recurrent = plan.num_seqs - chunked_.num_chunked - first;
   bool safe = true;
-  for (int i = 0; i < recurrent; ++i) {
+  for (int i = first; i < first + recurrent; ++i) {
     safe = safe && kernels::ColumnSplitSafe(plan.seqs[chunked_.order[i]], ring_size_);
   }
   const int min_blocks = attn_min_blocks_ > 0 ? attn_min_blocks_ : gemm_->num_sms();
@@ -114,7 +115,8 @@ CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, boo
                    sample,
                    !safe && split > 1,
                    chunked_.num_chunked,
-                   static_cast<int>(chunked_.block_seq.size())};
+                   static_cast<int>(chunked_.block_seq.size()),
+                   chunked_.num_decode};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
@@ -168,17 +170,34 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.feature_map = Kind(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;
-    if (shape.chunked_seqs > 0) {  // q/k/v for every row first; the kernels read them
+    // q/k/v for every row first (the attention kernels then read them): the chunked kernels
+    // need them, and with many (sequence, head) pairs a block that starts streaming S should
+    // not also wait on the epilogue's chain of dependent steps (one block per pair and two per
+    // multiprocessor: each wave would stall on it).
+    const int nd = shape.decode_seqs;
+    const int recurrent_pairs = (shape.seqs - shape.chunked_seqs - nd) * kvh;
+    const int epilogue_pairs =
+        attn_epilogue_pairs_ >= 0 ? attn_epilogue_pairs_ : 2 * gemm_->num_sms();
+    const bool separate_epilogue = epilogue_pairs > 0 && recurrent_pairs >= epilogue_pairs;
+    if (shape.chunked_seqs > 0 || nd > 0 || separate_epilogue) {
       LINSPEC_CUDA_RETURN(kernels::QkvEpilogue(part, splits, tokens + n, p.inv_freq, p.feature_map,
                                                p.q, p.k, p.v, n, h, kvh, d, stream_));
       p.qkv_partials = nullptr;
     }
-    p.num_seqs = shape.seqs - shape.chunked_seqs;
+    if (nd > 0) {
+      kernels::LinearAttentionParams pd = p;
+      pd.num_seqs = nd;
+      LINSPEC_CUDA_RETURN(kernels::LinearAttentionDecode(pd, stream_));
+      p.seqs = seqs + nd;
+    }
+    p.num_seqs = shape.seqs - shape.chunked_seqs - nd;
     if (p.num_seqs > 0) {
       LINSPEC_CUDA_RETURN(kernels::LinearAttentionStep(p, stream_));
       if (shape.defer_ring) LINSPEC_CUDA_RETURN(kernels::LinearAttentionRingStore(p, stream_));
     }
-    if (shape.chunked_seqs > 0) RETURN_IF_ERROR(EnqueueChunked(shape, p, seqs + p.num_seqs));
+    if (shape.chunked_seqs > 0) {
+      RETURN_IF_ERROR(EnqueueChunked(shape, p, seqs + nd + p.num_seqs));
+    }
     RETURN_IF_ERROR(gemm_->Run(L.o, hid, h * d, attn_.get(), n, part, &splits));
     LINSPEC_CUDA_RETURN(kernels::AddRmsNorm(x, part, splits, L.post_norm, f32, xn_.get(), act,
                                             nullptr, n, hid, eps, stream_));

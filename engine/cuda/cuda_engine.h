@@ -85,11 +85,14 @@ class CudaEngine final : public Engine {
     // prefill kernels (cuda_engine_chunked.cc).
     int chunked_seqs;
     int chunked_blocks;
+    // Sequences (the first ones of the uploaded order) taken by the read-only decode kernel
+    // (kernels::LinearAttentionDecode).
+    int decode_seqs;
     bool operator<(const StepShape& o) const {
       return std::tie(tokens, seqs, rows, logits, attn_split, sample, defer_ring, chunked_seqs,
-                      chunked_blocks) < std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split,
-                                                 o.sample, o.defer_ring, o.chunked_seqs,
-                                                 o.chunked_blocks);
+                      chunked_blocks, decode_seqs) <
+             std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample, o.defer_ring,
+                      o.chunked_seqs, o.chunked_blocks, o.decode_seqs);
     }
   };
 
@@ -106,9 +109,10 @@ class CudaEngine final : public Engine {
   absl::Status PrepareSampling(absl::Span<const SeqChunk> chunks,
                                absl::Span<const ChunkSampling> sampling, const StepPlan& plan);
   absl::Status EnsureProposalRows(int rows);
-  // Chunk-parallel prefill (cuda_engine_chunked.cc): picks the long committed chunks, the
-  // device order of plan.seqs (recurrent first) and the block tables; EnqueueChunked runs
-  // one layer's attention for them.
+  // Attention kernel per sequence (cuda_engine_chunked.cc): the device order of plan.seqs is
+  // read-only decode sequences (when there are enough of them), then the other recurrent
+  // ones, then the long committed chunks of the chunk-parallel prefill (with their block
+  // tables); EnqueueChunked runs one layer's attention for those.
   void PlanChunked(const StepPlan& plan);
   absl::Status EnqueueChunked(const StepShape& shape, const kernels::LinearAttentionParams& p,
                               const kernels::LinearAttentionSeq* seqs);
@@ -126,6 +130,13 @@ class CudaEngine final : public Engine {
   int ring_size_ = 0;
   int attn_split_max_ = 8;   // LINSPEC_CUDA_ATTN_SPLIT (1 = one block per sequence and head)
   int attn_min_blocks_ = 0;  // LINSPEC_CUDA_ATTN_BLOCKS (0 = one per multiprocessor)
+  // LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS: from this many (sequence, kv head) pairs on, the QKV
+  // epilogue runs as its own kernel instead of inside the attention kernel (-1: two per
+  // multiprocessor; 0: never).
+  int attn_epilogue_pairs_ = -1;
+  // LINSPEC_CUDA_DECODE_PAIRS: from this many read-only decode (sequence, kv head) pairs on, those
+  // sequences use kernels::LinearAttentionDecode (-1: two per multiprocessor; 0: never).
+  int decode_kernel_pairs_ = -1;
   int64_t slot_bytes_ = 0;
   int64_t weight_bytes_ = 0;
   bool healthy_ = true;
@@ -160,6 +171,7 @@ class CudaEngine final : public Engine {
   // Chunk-parallel prefill: this Forward's choice, and the [blocks, kv_heads, D*D + D] scratch.
   struct ChunkedPlan {
     std::vector<int> order;  // device position -> index in plan.seqs
+    int num_decode = 0;
     int num_chunked = 0;
     std::vector<int32_t> first_block;  // per chunked sequence
     std::vector<int32_t> block_seq;    // per block: index among the chunked sequences

@@ -83,6 +83,12 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   if (const char* a = std::getenv("LINSPEC_CUDA_ATTN_BLOCKS"); a && *a) {
     attn_min_blocks_ = std::max(0, std::atoi(a));
   }
+  if (const char* a = std::getenv("LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS"); a && *a) {
+    attn_epilogue_pairs_ = std::max(0, std::atoi(a));
+  }
+  if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_PAIRS"); a && *a) {
+    decode_kernel_pairs_ = std::max(0, std::atoi(a));
+  }
   if (const char* g = std::getenv("LINSPEC_CUDA_GRAPHS"); g && std::string(g) == "0") {
     use_graphs_ = false;
   }

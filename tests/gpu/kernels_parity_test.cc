@@ -263,8 +263,10 @@ struct AttnCase {
 // compares outputs, S, z and the ring with the token-by-token CPU twin. column_split > 1 keeps
 // prefill chunks ColumnSplitSafe (as the engine does).
 // chunked: every sequence is a long committed chunk, run through LinearAttentionChunked.
+// decode: every sequence is a read-only decode step (DecodeFastPathOk), run through
+// LinearAttentionDecode.
 void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false,
-                      bool chunked = false) {
+                      bool chunked = false, bool decode = false) {
   const int slots = 6, max_pending = 9;
   const int ring = RingSizeFor(c.group, c.conv, max_pending);
   const int nseq = 5;
@@ -281,12 +283,20 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     const int fg = FoldGroup(c.group);  // slots fold whole groups (plain: kPlainSegment)
     s.fold_pos = std::max(0, (committed - U(0, 8)) / fg * fg);
     if (committed - s.fold_pos >= fg + max_pending) s.fold_pos += fg;
-    const int kind = chunked ? 3 : U(0, 3);  // 0 decode, 1 verify, 2 draft append, 3 prefill
+    // 0 decode, 1 verify, 2 draft append, 3 prefill
+    const int kind = chunked ? 3 : decode ? 2 * U(0, 1) : U(0, 3);
     const int old_pending = kind == 2 ? U(1, 4) : 0;
     s.start_pos = committed + old_pending;
     s.num_new = kind == 0 ? 1 : kind == 1 ? U(2, 9) : kind == 2 ? 1 : U(2, 150);
     if (kind == 3 && s.fold_pos < committed && !chunked) s.num_new = U(2, 40);
     if (chunked) s.num_new = U(1, 320);
+    if (decode) {  // one new token that completes no committed group
+      s.commit_pos = kind == 0 ? s.start_pos + 1 : committed;
+      if (!DecodeFastPathOk(s, c.group, c.heads, c.kv_heads)) {
+        --b;  // draw this sequence again
+        continue;
+      }
+    }
     if (column_split > 1 && !defer) {
       s.num_new = std::min(s.num_new, ring - (s.start_pos - s.fold_pos));
     }
@@ -383,6 +393,8 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     CUDA_OK(LinearAttentionChunked(a, nullptr));
     CUDA_OK(LinearAttentionRingStore(p, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
+  } else if (decode) {
+    CUDA_OK(LinearAttentionDecode(p, nullptr));
   } else {
     CUDA_OK(LinearAttentionStep(p, nullptr));
   }
@@ -448,6 +460,16 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
                                         << " D=" << c.d << " G=" << c.group << " C=" << c.conv
                                         << " norm=" << c.normalize << " rep=" << rep);
       RunAttentionCase(rng_, c, 1, false, /*chunked=*/true);
+    }
+  }
+  // Read-only decode steps through the light decode kernel (unfused cases: q/k/v given).
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const AttnCase& c : cases) {
+      if (c.fused) continue;
+      SCOPED_TRACE(::testing::Message() << "decode H=" << c.heads << " KVH=" << c.kv_heads
+                                        << " D=" << c.d << " G=" << c.group << " C=" << c.conv
+                                        << " norm=" << c.normalize << " rep=" << rep);
+      RunAttentionCase(rng_, c, 1, false, false, /*decode=*/true);
     }
   }
   // Long prefill chunks split over column blocks with the ring written afterwards.

@@ -1,0 +1,174 @@
+// LinearAttentionDecode: the read-only decode step (see linear_attention.h).
+//
+// One block of 128 threads per (sequence, kv head); thread j owns output column j of every
+// query head of the kv head. The block streams column j of S once (16 rows in flight per
+// thread, the first 16 before the dependency wait) and never writes it, so it needs few
+// registers and many blocks share a multiprocessor: their dependent steps (q, the window's k^,
+// the dot products) overlap other blocks' S streams. LinearAttentionStep keeps S in registers
+// for the fold, two blocks per multiprocessor, and its waves stall on those steps instead.
+#include "kernels/device_common.cuh"
+#include "kernels/linear_attention.h"
+
+namespace linspec::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kRowsInFlight = 16;
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParams p) {
+  extern __shared__ float sm[];
+  const int qpk = p.heads / p.kv_heads;
+  const int cap = p.group_size > 0 ? p.group_size : kPlainSegment;  // FoldGroup
+  float* qs = sm;                                                   // [qpk][D]
+  float* ks = qs + qpk * D;     // [cap][D] k^ of the window [fold_pos, start_pos]
+  float* ws = ks + cap * D;     // [qpk][cap] weights of the window
+  float* den = ws + qpk * cap;  // [qpk]
+
+  const LinearAttentionSeq sq = p.seqs[blockIdx.x];
+  const int h = blockIdx.y, j = threadIdx.x, warp = j >> 5, lane = j & 31;
+  const int len = sq.start_pos + 1 - sq.fold_pos;  // window, the new token last
+  const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
+  const size_t row_stride = static_cast<size_t>(p.kv_heads) * D;
+  const size_t new_row = (static_cast<size_t>(sq.token_offset) * p.kv_heads + h) * D;
+  auto v_at = [&](int pos) {  // v row of a window or conv position
+    return pos < sq.start_pos ? p.ring_v + ring_base + (pos % p.ring_size) * row_stride
+                              : p.v + new_row;
+  };
+  const float* scol = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D + j;
+
+  // Slot contents were written by earlier steps: S rows and the window's ring k^ before the wait.
+  float sv[kRowsInFlight];
+#pragma unroll
+  for (int u = 0; u < kRowsInFlight; ++u) sv[u] = j < D && u < D ? scol[u * D] : 0.f;
+  for (int idx = j; idx < (len - 1) * D; idx += kThreads) {
+    ks[idx] = p.ring_k[ring_base + ((sq.fold_pos + idx / D) % p.ring_size) * row_stride + idx % D];
+  }
+  detail::PdlWait();  // q/k/v come from the QKV epilogue
+  detail::PdlTrigger();
+  for (int idx = j; idx < qpk * D; idx += kThreads) {
+    const int hq = h * qpk + idx / D;
+    qs[idx] = p.q[(static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + idx % D];
+  }
+  for (int idx = j; idx < D; idx += kThreads) ks[(len - 1) * D + idx] = p.k[new_row + idx];
+  __syncthreads();
+
+  // Window weights: plain q.k, augmented relu(q.k)^2 (every window key is <= the query).
+  const bool aug = p.group_size > 0;
+  for (int pr = warp; pr < qpk * len; pr += kThreads / 32) {
+    const int qi = pr / len, si = pr - qi * len;
+    float dot = 0.f;
+    for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
+    dot = detail::WarpSum(dot);
+    if (lane == 0) ws[qi * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
+  }
+  __syncthreads();
+  if (p.normalize && j < qpk) {
+    const float* z = p.z + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D;
+    float dn = 0.f;
+    for (int d = 0; d < D; ++d) dn += qs[j * D + d] * z[d];
+    for (int si = 0; si < len; ++si) dn += ws[j * cap + si];
+    den[j] = fmaxf(dn, 1e-6f);
+  }
+  __syncthreads();
+  if (j >= D) return;
+
+  {
+    float acc[kDecodeMaxQueryHeads];
+#pragma unroll
+    for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) acc[qi] = 0.f;
+    for (int i0 = 0; i0 < D; i0 += kRowsInFlight) {
+      float nx[kRowsInFlight];
+      const bool more = i0 + kRowsInFlight < D;
+      if (more) {
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) nx[u] = scol[(i0 + kRowsInFlight + u) * D];
+      }
+#pragma unroll
+      for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
+        if (qi >= qpk) break;
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) {
+          if (i0 + u < D) acc[qi] += qs[qi * D + i0 + u] * sv[u];
+        }
+      }
+      if (more) {
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) sv[u] = nx[u];
+      }
+    }
+    // The conv term (augmented), once for all query heads of this kv head.
+    float conv = 0.f;
+    for (int c = 0; c < p.conv_taps; ++c) {
+      const int src = sq.start_pos - p.conv_taps + 1 + c;
+      if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * v_at(src)[j];
+    }
+    // The window's terms join the global one (augmented: after its gamma).
+    if (aug) {
+#pragma unroll
+      for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) acc[qi] *= p.global_scale;
+    }
+    for (int si = 0; si < len; ++si) {
+      const float vj = v_at(sq.fold_pos + si)[j];
+#pragma unroll
+      for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
+        if (qi < qpk) acc[qi] += ws[qi * cap + si] * vj;
+      }
+    }
+#pragma unroll
+    for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
+      if (qi >= qpk) break;
+      float o;
+      if (aug) {
+        o = acc[qi] + conv;
+      } else {
+        o = acc[qi] * p.global_scale;
+        if (p.normalize) o /= den[qi];
+        o += conv;
+      }
+      const int hq = h * qpk + qi;
+      detail::StoreOut(p.out, p.out_dtype,
+                       (static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + j, o);
+    }
+    // The new token's k^ and v into the ring (no block reads that row in this step).
+    const size_t dst = ring_base + (sq.start_pos % p.ring_size) * row_stride + j;
+    p.ring_k[dst] = ks[(len - 1) * D + j];
+    p.ring_v[dst] = p.v[new_row + j];
+  }
+}
+
+template <int D>
+cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
+  const int qpk = p.heads / p.kv_heads, cap = FoldGroup(p.group_size);
+  const size_t smem = sizeof(float) * (qpk * D + cap * D + qpk * cap + qpk);
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(
+        DecodeKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  return detail::Launch(DecodeKernel<D>, dim3(p.num_seqs, p.kv_heads), kThreads, smem, stream, p);
+}
+
+}  // namespace
+
+cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream) {
+  if (p.num_seqs <= 0) return cudaSuccess;
+  if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kDecodeMaxQueryHeads ||
+      p.ring_size <= 0 || p.qkv_partials != nullptr || FoldGroup(p.group_size) > 256) {
+    return cudaErrorInvalidValue;
+  }
+  switch (p.head_dim) {
+    case 16:
+      return LaunchD<16>(p, stream);
+    case 32:
+      return LaunchD<32>(p, stream);
+    case 64:
+      return LaunchD<64>(p, stream);
+    case 128:
+      return LaunchD<128>(p, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace linspec::kernels
