@@ -66,17 +66,18 @@ cudaError_t TimeCalls(cudaStream_t stream, int reps, const std::function<cudaErr
 }
 
 // What the GEMM-only timing of Tune misses, in ms per call (bench/cuda_notes.md, "GEMM
-// microbenchmark"): a cuBLAS call breaks the programmatic-dependent-launch chain of the step
-// (measured: +4.5 us per call in a 1.3B B=1 step for a 0.5 us slower GEMM; override with
-// LINSPEC_CUDA_CUBLAS_PENALTY_US), and the consumer re-reads every extra split-K slice (taken
-// at 1.5 TB/s: the 1.3B B=64 step measured ~2x the bandwidth-ideal cost; rows = 2 for the
-// 1..8 bucket, whose common case is one row, else the bucket's top).
+// microbenchmark"): in the 1..8-row bucket a cuBLAS call breaks the programmatic-dependent-
+// launch chain of a latency-bound step (measured: +4.5 us per call in a 1.3B B=1 step for a
+// 0.5 us slower GEMM; override with LINSPEC_CUDA_CUBLAS_PENALTY_US); larger buckets pay no such
+// cost (1.3B B=64 step 2.85 -> 2.67 ms without it), and the consumer re-reads every extra
+// split-K slice (taken at 1.5 TB/s: the 1.3B B=64 step measured ~2x the bandwidth-ideal cost;
+// rows = 2 for the 1..8 bucket, whose common case is one row, else the bucket's top).
 float ChoicePenaltyMs(int variant, int splits, int bucket, int n) {
   static const float cublas_ms = [] {
     const char* e = std::getenv("LINSPEC_CUDA_CUBLAS_PENALTY_US");
     return (e != nullptr && *e != '\0' ? static_cast<float>(std::atof(e)) : 4.f) * 1e-3f;
   }();
-  if (variant == GemmRunner::kCublas) return cublas_ms;
+  if (variant == GemmRunner::kCublas) return bucket <= 8 ? cublas_ms : 0.f;
   const int rows = bucket <= 8 ? 2 : bucket;
   return static_cast<float>(splits - 1) * rows * n * 4.f / 1.5e12f * 1e3f;
 }
