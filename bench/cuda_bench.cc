@@ -57,21 +57,22 @@ double MeasureCopyBandwidth() {
   return 2.0 * bytes * 10 / (ms[ms.size() / 2] * 1e-3) / 1e9;
 }
 
-// Commits n more tokens to each of slots [0, slots), as prompt chunks of <= max_tokens per
-// Forward.
-bool Advance(CudaEngine& e, int slots, int n, int vocab, int max_tokens) {
-  if (n <= 0) return true;
-  if (n > max_tokens) {
-    std::fprintf(stderr, "advance: %d tokens exceed max_batch_tokens %d\n", n, max_tokens);
-    return false;
-  }
-  std::vector<TokenId> prompt(n);
-  for (int i = 0; i < n; ++i) prompt[i] = (17 * i + 3) % vocab;
+// Commits n[s] more tokens to slot s, as prompt chunks of <= max_tokens per Forward.
+bool AdvanceEach(CudaEngine& e, const std::vector<int>& n, int vocab, int max_tokens) {
+  const int slots = static_cast<int>(n.size());
+  std::vector<TokenId> prompt(max_tokens);
+  for (int i = 0; i < max_tokens; ++i) prompt[i] = (17 * i + 3) % vocab;
   for (int s0 = 0; s0 < slots;) {
     std::vector<SeqChunk> chunks;
-    for (int tokens = 0; s0 < slots && tokens + n <= max_tokens; ++s0, tokens += n) {
-      chunks.push_back({s0, prompt, false, false});
+    for (int tokens = 0; s0 < slots && tokens + n[s0] <= max_tokens; tokens += n[s0], ++s0) {
+      if (n[s0] > 0)
+        chunks.push_back({s0, absl::MakeConstSpan(prompt).subspan(0, n[s0]), false, false});
     }
+    if (chunks.empty() && s0 < slots) {
+      std::fprintf(stderr, "advance: %d tokens exceed max_batch_tokens %d\n", n[s0], max_tokens);
+      return false;
+    }
+    if (chunks.empty()) break;
     ForwardResult r;
     if (auto st = e.Forward(chunks, ForwardOptions{false}, &r); !st.ok()) {
       std::fprintf(stderr, "advance: %s\n", st.ToString().c_str());
@@ -79,6 +80,11 @@ bool Advance(CudaEngine& e, int slots, int n, int vocab, int max_tokens) {
     }
   }
   return true;
+}
+
+// Commits n more tokens to each of slots [0, slots).
+bool Advance(CudaEngine& e, int slots, int n, int vocab, int max_tokens) {
+  return n <= 0 || AdvanceEach(e, std::vector<int>(slots, n), vocab, max_tokens);
 }
 
 // One pending token per slot, then Commit(1): the slots advance by one committed token that
@@ -335,7 +341,7 @@ int main(int argc, char** argv) {
   const int fold_group = linspec::kernels::FoldGroup(c.linear_attention.group_size);
   constexpr int kReadPhases = 8;
   struct Point {
-    double read_ms = 0, fold_ms = 0, sampled_ms = 0;
+    double read_ms = 0, fold_ms = 0, sampled_ms = 0, mixed_ms = 0;
   };
   std::map<std::pair<int, int>, Point> points;
   int position = prefill;
@@ -398,9 +404,19 @@ int main(int argc, char** argv) {
   if (!time_all(true, false, [&](int t, int b, double ms) { points[{t, b}].fold_ms = ms; })) {
     return 1;
   }
-  std::printf("%-16s %5s %3s %9s %9s %9s %11s %11s %9s %9s %10s\n", "model", "B", "T", "read ms",
-              "fold ms", "ms/step", "tokens/s", "roofline ms", "fraction", "lazy frac",
-              "sampled ms");
+  // Mixed phases, as in serving: slot s stands at window (7 s) mod G of a fresh group, so a
+  // step of B >= G sequences has every window length and B / G of its sequences fold.
+  {
+    std::vector<int> n(max_b);
+    for (int s = 0; s < max_b; ++s) n[s] = fold_group + (7 * s) % fold_group;
+    if (!AdvanceEach(e, n, c.vocab_size, eo.max_batch_tokens)) return 1;
+    if (!time_all(false, true, [&](int t, int b, double ms) { points[{t, b}].mixed_ms = ms; })) {
+      return 1;
+    }
+  }
+  std::printf("%-16s %5s %3s %9s %9s %9s %11s %11s %9s %9s %10s %9s %9s\n", "model", "B", "T",
+              "read ms", "fold ms", "ms/step", "tokens/s", "roofline ms", "fraction", "lazy frac",
+              "sampled ms", "mixed ms", "mixed frac");
   for (int t : ts) {
     for (int b : batches) {
       const Point& pt = points[{t, b}];
@@ -411,9 +427,10 @@ int main(int argc, char** argv) {
       const double roof_ms = (weight_bytes + 2.0 * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
       const double lazy_ms = (weight_bytes + (1 + f) * b * state_bytes) / (bw_gbps * 1e9) * 1e3;
       const double tps = b * t / (ms * 1e-3);
-      std::printf("%-16s %5d %3d %9.3f %9.3f %9.3f %11.0f %11.3f %9.3f %9.3f %10.3f\n",
+      std::printf("%-16s %5d %3d %9.3f %9.3f %9.3f %11.0f %11.3f %9.3f %9.3f %10.3f %9.3f %9.3f\n",
                   name.c_str(), b, t, pt.read_ms, pt.fold_ms, ms, tps, roof_ms, roof_ms / ms,
-                  lazy_ms / ms, sampled ? ms + pt.sampled_ms : 0.0);
+                  lazy_ms / ms, sampled ? ms + pt.sampled_ms : 0.0, pt.mixed_ms,
+                  pt.mixed_ms > 0 ? roof_ms / pt.mixed_ms : 0.0);
       out["results"].push_back({{"B", b},
                                 {"T", t},
                                 {"ms_per_step", ms},
@@ -426,6 +443,10 @@ int main(int argc, char** argv) {
                                 {"lazy_roofline_ms", lazy_ms},
                                 {"lazy_roofline_fraction", lazy_ms / ms}});
       if (sampled) out["results"].back()["sampled_ms_per_step"] = ms + pt.sampled_ms;
+      if (t == 1) {
+        out["results"].back()["mixed_phase_ms"] = pt.mixed_ms;
+        out["results"].back()["mixed_roofline_fraction"] = roof_ms / pt.mixed_ms;
+      }
     }
   }
   out["fold_group"] = fold_group;

@@ -121,15 +121,18 @@ inline int ChooseColumnSplit(int pairs, int head_dim, int min_blocks, int max_sp
 
 cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t stream);
 
-// The read-only decode step: every sequence carries one new token (a decode step or a draft
-// append) and folds nothing, so S is only read (the common step: plain attention folds once
-// per 16 tokens, augmented once per group). Same outputs and ring write as
-// LinearAttentionStep, from light blocks (one per sequence and kv head, many per
-// multiprocessor) that stream S. Requires DecodeFastPathOk for every sequence, q/k/v computed
-// already (qkv_partials null); column_split and defer_ring_write are ignored.
+// The one-token decode step: every sequence carries one new token (a decode step or a draft
+// append) whose window [fold_pos, start_pos] is one segment, and folds at most that window
+// (a committed token completing its group). This is the common step: light blocks (one per
+// sequence and kv head, many per multiprocessor) stream S once, read-only unless the group
+// completes, then S is updated in the same pass. Same outputs, S, z and ring write as
+// LinearAttentionStep. Requires DecodeFastPathOk for every sequence and q/k/v computed already
+// (qkv_partials null); column_split and defer_ring_write are ignored.
 inline constexpr int kDecodeMaxQueryHeads = 8;  // query heads per kv head
 inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int heads, int kv_heads) {
-  return s.num_new == 1 && FoldPosAfter(s.fold_pos, s.commit_pos, group_size) == s.fold_pos &&
+  const int64_t after = FoldPosAfter(s.fold_pos, s.commit_pos, group_size);
+  const bool folds_window = after == s.start_pos + 1 && s.commit_pos == s.start_pos + 1;
+  return s.num_new == 1 && (after == s.fold_pos || folds_window) &&
          s.start_pos + 1 - s.fold_pos <= FoldGroup(group_size) && kv_heads > 0 &&
          heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 256;
 }

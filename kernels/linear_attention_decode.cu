@@ -22,7 +22,8 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
   const int cap = p.group_size > 0 ? p.group_size : kPlainSegment;  // FoldGroup
   float* qs = sm;                                                   // [qpk][D]
   float* ks = qs + qpk * D;     // [cap][D] k^ of the window [fold_pos, start_pos]
-  float* ws = ks + cap * D;     // [qpk][cap] weights of the window
+  float* vs = ks + cap * D;     // [cap][D] v of the window
+  float* ws = vs + cap * D;     // [qpk][cap] weights of the window
   float* den = ws + qpk * cap;  // [qpk]
 
   const LinearAttentionSeq sq = p.seqs[blockIdx.x];
@@ -35,14 +36,18 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     return pos < sq.start_pos ? p.ring_v + ring_base + (pos % p.ring_size) * row_stride
                               : p.v + new_row;
   };
-  const float* scol = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D + j;
+  float* scol = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D + j;
+  // The committed token completes its group: the window folds into S in the same pass.
+  const bool fold = sq.commit_pos == sq.start_pos + 1 && (sq.start_pos + 1) % cap == 0;
 
   // Slot contents were written by earlier steps: S rows and the window's ring k^ before the wait.
   float sv[kRowsInFlight];
 #pragma unroll
   for (int u = 0; u < kRowsInFlight; ++u) sv[u] = j < D && u < D ? scol[u * D] : 0.f;
   for (int idx = j; idx < (len - 1) * D; idx += kThreads) {
-    ks[idx] = p.ring_k[ring_base + ((sq.fold_pos + idx / D) % p.ring_size) * row_stride + idx % D];
+    const size_t src = ring_base + ((sq.fold_pos + idx / D) % p.ring_size) * row_stride + idx % D;
+    ks[idx] = p.ring_k[src];
+    vs[idx] = p.ring_v[src];
   }
   detail::PdlWait();  // q/k/v come from the QKV epilogue
   detail::PdlTrigger();
@@ -50,7 +55,10 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     const int hq = h * qpk + idx / D;
     qs[idx] = p.q[(static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + idx % D];
   }
-  for (int idx = j; idx < D; idx += kThreads) ks[(len - 1) * D + idx] = p.k[new_row + idx];
+  for (int idx = j; idx < D; idx += kThreads) {
+    ks[(len - 1) * D + idx] = p.k[new_row + idx];
+    vs[(len - 1) * D + idx] = p.v[new_row + idx];
+  }
   __syncthreads();
 
   // Window weights: plain q.k, augmented relu(q.k)^2 (every window key is <= the query).
@@ -92,6 +100,22 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
           if (i0 + u < D) acc[qi] += qs[qi * D + i0 + u] * sv[u];
         }
       }
+      if (fold) {  // S += sum over the window of k^ (x) v, token by token as the fold kernel does
+        for (int si = 0; si < len; ++si) {
+          const float vj = vs[si * D + j];
+          const float4* k4 = reinterpret_cast<const float4*>(ks + si * D + i0);
+#pragma unroll
+          for (int u4 = 0; u4 < kRowsInFlight / 4; ++u4) {
+            const float4 kk = k4[u4];
+            sv[4 * u4] += kk.x * vj;
+            sv[4 * u4 + 1] += kk.y * vj;
+            sv[4 * u4 + 2] += kk.z * vj;
+            sv[4 * u4 + 3] += kk.w * vj;
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) scol[(i0 + u) * D] = sv[u];
+      }
       if (more) {
 #pragma unroll
         for (int u = 0; u < kRowsInFlight; ++u) sv[u] = nx[u];
@@ -101,7 +125,9 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     float conv = 0.f;
     for (int c = 0; c < p.conv_taps; ++c) {
       const int src = sq.start_pos - p.conv_taps + 1 + c;
-      if (src >= 0) conv += p.conv_w[h * p.conv_taps + c] * v_at(src)[j];
+      if (src < 0) continue;
+      const float vsrc = src >= sq.fold_pos ? vs[(src - sq.fold_pos) * D + j] : v_at(src)[j];
+      conv += p.conv_w[h * p.conv_taps + c] * vsrc;
     }
     // The window's terms join the global one (augmented: after its gamma).
     if (aug) {
@@ -109,7 +135,7 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
       for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) acc[qi] *= p.global_scale;
     }
     for (int si = 0; si < len; ++si) {
-      const float vj = v_at(sq.fold_pos + si)[j];
+      const float vj = vs[si * D + j];
 #pragma unroll
       for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
         if (qi < qpk) acc[qi] += ws[qi * cap + si] * vj;
@@ -133,14 +159,20 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     // The new token's k^ and v into the ring (no block reads that row in this step).
     const size_t dst = ring_base + (sq.start_pos % p.ring_size) * row_stride + j;
     p.ring_k[dst] = ks[(len - 1) * D + j];
-    p.ring_v[dst] = p.v[new_row + j];
+    p.ring_v[dst] = vs[(len - 1) * D + j];
+    if (fold && p.z) {  // z += sum of the window's k^ (den above used the old z)
+      float* z = p.z + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D;
+      float zz = z[j];
+      for (int si = 0; si < len; ++si) zz += ks[si * D + j];
+      z[j] = zz;
+    }
   }
 }
 
 template <int D>
 cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
   const int qpk = p.heads / p.kv_heads, cap = FoldGroup(p.group_size);
-  const size_t smem = sizeof(float) * (qpk * D + cap * D + qpk * cap + qpk);
+  const size_t smem = sizeof(float) * (qpk * D + 2 * cap * D + qpk * cap + qpk);
   if (smem > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(
         DecodeKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));

@@ -41,7 +41,10 @@ void CudaEngine::PlanChunked(const StepPlan& plan) {
       chunked.push_back(i);
     } else if (kernels::DecodeFastPathOk(s, config_.linear_attention.group_size,
                                          config_.num_attention_heads,
-                                         config_.num_key_value_heads)) {
+                                         config_.num_key_value_heads) &&
+               (decode_folds_ ||
+                kernels::FoldPosAfter(s.fold_pos, s.commit_pos,
+                                      config_.linear_attention.group_size) == s.fold_pos)) {
       decode.push_back(i);
     } else {
       cp.order.push_back(i);

@@ -86,6 +86,8 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   if (const char* a = std::getenv("LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS"); a && *a) {
     attn_epilogue_pairs_ = std::max(0, std::atoi(a));
   }
+  if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_FOLD"); a && *a == '0')
+    decode_folds_ = false;
   if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_PAIRS"); a && *a) {
     decode_kernel_pairs_ = std::max(0, std::atoi(a));
   }

@@ -263,8 +263,8 @@ struct AttnCase {
 // compares outputs, S, z and the ring with the token-by-token CPU twin. column_split > 1 keeps
 // prefill chunks ColumnSplitSafe (as the engine does).
 // chunked: every sequence is a long committed chunk, run through LinearAttentionChunked.
-// decode: every sequence is a read-only decode step (DecodeFastPathOk), run through
-// LinearAttentionDecode.
+// decode: every sequence is a one-token step (DecodeFastPathOk; a third of the committed ones
+// complete their group and fold), run through LinearAttentionDecode.
 void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false,
                       bool chunked = false, bool decode = false) {
   const int slots = 6, max_pending = 9;
@@ -291,6 +291,7 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     if (kind == 3 && s.fold_pos < committed && !chunked) s.num_new = U(2, 40);
     if (chunked) s.num_new = U(1, 320);
     if (decode) {  // one new token that completes no committed group
+      if (kind == 0 && U(0, 2) == 0) s.start_pos = s.fold_pos + fg - 1;  // completes the group
       s.commit_pos = kind == 0 ? s.start_pos + 1 : committed;
       if (!DecodeFastPathOk(s, c.group, c.heads, c.kv_heads)) {
         --b;  // draw this sequence again
