@@ -1,6 +1,6 @@
+#include "kernels/attention_epilogue.cuh"
 #include "kernels/device_common.cuh"
 #include "kernels/linear_attention.h"
-#include "kernels/qkv_math.cuh"
 
 namespace linspec::kernels {
 namespace {
@@ -113,28 +113,7 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
   detail::PdlTrigger();
 
   if (p.qkv_partials) {  // fused epilogue: this block's q heads, k and v of every new token
-    const int width = (p.heads + 2 * p.kv_heads) * D;
-    const size_t split_stride = static_cast<size_t>(p.qkv_rows) * width;
-    const int per_token = qpk + 2;
-    for (int vi = warp; vi < sq.num_new * per_token; vi += nwarps) {
-      const int t = vi / per_token, which = vi - t * per_token;
-      const size_t row = static_cast<size_t>(sq.token_offset) + t;
-      int col_head;
-      float* dst;
-      if (which < qpk) {
-        col_head = h * qpk + which;
-        dst = p.q + (row * p.heads + col_head) * D;
-      } else if (which == qpk) {
-        col_head = p.heads + h;
-        dst = p.k + (row * p.kv_heads + h) * D;
-      } else {
-        col_head = p.heads + p.kv_heads + h;
-        dst = p.v + (row * p.kv_heads + h) * D;
-      }
-      detail::EpilogueHeadWarp(p.qkv_partials, p.qkv_splits, split_stride,
-                               row * width + static_cast<size_t>(col_head) * D, D, which > qpk,
-                               sq.start_pos + t, p.inv_freq, p.feature_map, dst, lane);
-    }
+    detail::FusedQkvEpilogue(p, sq, h, warp, nwarps, lane);
     __syncthreads();
   }
 

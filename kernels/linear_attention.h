@@ -126,8 +126,8 @@ cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t str
 // (a committed token completing its group). This is the common step: light blocks (one per
 // sequence and kv head, many per multiprocessor) stream S once, read-only unless the group
 // completes, then S is updated in the same pass. Same outputs, S, z and ring write as
-// LinearAttentionStep. Requires DecodeFastPathOk for every sequence and q/k/v computed already
-// (qkv_partials null); column_split and defer_ring_write are ignored.
+// LinearAttentionStep (the fused QKV epilogue included). Requires DecodeFastPathOk for every
+// sequence; column_split and defer_ring_write are ignored.
 inline constexpr int kDecodeMaxQueryHeads = 8;  // query heads per kv head
 inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int heads, int kv_heads) {
   const int64_t after = FoldPosAfter(s.fold_pos, s.commit_pos, group_size);

@@ -6,6 +6,7 @@
 // registers and many blocks share a multiprocessor: their dependent steps (q, the window's k^,
 // the dot products) overlap other blocks' S streams. LinearAttentionStep keeps S in registers
 // for the fold, two blocks per multiprocessor, and its waves stall on those steps instead.
+#include "kernels/attention_epilogue.cuh"
 #include "kernels/device_common.cuh"
 #include "kernels/linear_attention.h"
 
@@ -49,8 +50,12 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     ks[idx] = p.ring_k[src];
     vs[idx] = p.ring_v[src];
   }
-  detail::PdlWait();  // q/k/v come from the QKV epilogue
+  detail::PdlWait();  // q/k/v (or their projection's partials) come from the previous kernel
   detail::PdlTrigger();
+  if (p.qkv_partials) {  // fused epilogue (as LinearAttentionStep)
+    detail::FusedQkvEpilogue(p, sq, h, warp, kThreads / 32, lane);
+    __syncthreads();
+  }
   for (int idx = j; idx < qpk * D; idx += kThreads) {
     const int hq = h * qpk + idx / D;
     qs[idx] = p.q[(static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + idx % D];
@@ -186,7 +191,7 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.num_seqs <= 0) return cudaSuccess;
   if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kDecodeMaxQueryHeads ||
-      p.ring_size <= 0 || p.qkv_partials != nullptr || FoldGroup(p.group_size) > 256) {
+      p.ring_size <= 0 || FoldGroup(p.group_size) > 256) {
     return cudaErrorInvalidValue;
   }
   switch (p.head_dim) {

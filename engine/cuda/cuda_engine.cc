@@ -170,16 +170,14 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.feature_map = Kind(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;
-    // q/k/v for every row first (the attention kernels then read them): the chunked kernels
-    // need them, and with many (sequence, head) pairs a block that starts streaming S should
-    // not also wait on the epilogue's chain of dependent steps (one block per pair and two per
-    // multiprocessor: each wave would stall on it).
+    // q/k/v for every row first (the attention kernels then read them) when the chunked
+    // kernels need them, or from LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS (sequence, kv head) pairs on;
+    // else the attention kernels compute them themselves (measured on the H100: no gain from a
+    // separate epilogue kernel at any batch size, one more launch per layer).
     const int nd = shape.decode_seqs;
-    const int recurrent_pairs = (shape.seqs - shape.chunked_seqs - nd) * kvh;
-    const int epilogue_pairs =
-        attn_epilogue_pairs_ >= 0 ? attn_epilogue_pairs_ : 2 * gemm_->num_sms();
-    const bool separate_epilogue = epilogue_pairs > 0 && recurrent_pairs >= epilogue_pairs;
-    if (shape.chunked_seqs > 0 || nd > 0 || separate_epilogue) {
+    const int pairs = (shape.seqs - shape.chunked_seqs) * kvh;
+    const bool separate_epilogue = attn_epilogue_pairs_ > 0 && pairs >= attn_epilogue_pairs_;
+    if (shape.chunked_seqs > 0 || separate_epilogue) {
       LINSPEC_CUDA_RETURN(kernels::QkvEpilogue(part, splits, tokens + n, p.inv_freq, p.feature_map,
                                                p.q, p.k, p.v, n, h, kvh, d, stream_));
       p.qkv_partials = nullptr;

@@ -131,11 +131,10 @@ class CudaEngine final : public Engine {
   int attn_split_max_ = 8;   // LINSPEC_CUDA_ATTN_SPLIT (1 = one block per sequence and head)
   int attn_min_blocks_ = 0;  // LINSPEC_CUDA_ATTN_BLOCKS (0 = one per multiprocessor)
   // LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS: from this many (sequence, kv head) pairs on, the QKV
-  // epilogue runs as its own kernel instead of inside the attention kernel (-1: two per
-  // multiprocessor; 0: never).
-  int attn_epilogue_pairs_ = -1;
+  // epilogue runs as its own kernel instead of inside the attention kernels (0: never).
+  int attn_epilogue_pairs_ = 0;
   // LINSPEC_CUDA_DECODE_PAIRS: from this many read-only decode (sequence, kv head) pairs on, those
-  // sequences use kernels::LinearAttentionDecode (-1: two per multiprocessor; 0: never).
+  // sequences use kernels::LinearAttentionDecode (-1: one per multiprocessor; 0: never).
   int decode_kernel_pairs_ = -1;
   bool decode_folds_ = true;  // LINSPEC_CUDA_DECODE_FOLD=0: folding sequences take the step kernel
   int64_t slot_bytes_ = 0;

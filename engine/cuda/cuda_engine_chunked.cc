@@ -50,10 +50,11 @@ void CudaEngine::PlanChunked(const StepPlan& plan) {
       cp.order.push_back(i);
     }
   }
-  // Default: two (sequence, kv head) pairs per multiprocessor, where the recurrent kernel
-  // needs more than one wave (H100, 1.3B: B = 64 plain 2.64 -> 2.50 ms, augmented 4.66 ->
-  // 4.16; at B = 16 augmented was slower, 2.26 -> 2.72, its 64-token windows' v loads exposed).
-  const int min_pairs = decode_kernel_pairs_ >= 0 ? decode_kernel_pairs_ : 2 * gemm_->num_sms();
+  // Default: one (sequence, kv head) pair per multiprocessor (H100, 1.3B, T=1 with the slots
+  // at every window length as in serving: B = 16 plain 2.04 -> 2.00 ms, augmented 2.95 ->
+  // 2.69; B = 64 plain 3.21 -> 2.63 with the fold in the same pass; B = 4 stays on the step
+  // kernel, which splits each head over column blocks).
+  const int min_pairs = decode_kernel_pairs_ >= 0 ? decode_kernel_pairs_ : gemm_->num_sms();
   if (min_pairs > 0 && static_cast<int>(decode.size()) * config_.num_key_value_heads >= min_pairs) {
     cp.num_decode = static_cast<int>(decode.size());
     cp.order.insert(cp.order.begin(), decode.begin(), decode.end());

@@ -463,13 +463,13 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
       RunAttentionCase(rng_, c, 1, false, /*chunked=*/true);
     }
   }
-  // Read-only decode steps through the light decode kernel (unfused cases: q/k/v given).
+  // One-token steps through the light decode kernel (fused cases: with its QKV epilogue).
   for (int rep = 0; rep < 3; ++rep) {
     for (const AttnCase& c : cases) {
-      if (c.fused) continue;
-      SCOPED_TRACE(::testing::Message() << "decode H=" << c.heads << " KVH=" << c.kv_heads
-                                        << " D=" << c.d << " G=" << c.group << " C=" << c.conv
-                                        << " norm=" << c.normalize << " rep=" << rep);
+      SCOPED_TRACE(::testing::Message()
+                   << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
+                   << " G=" << c.group << " C=" << c.conv << " norm=" << c.normalize
+                   << " fused=" << c.fused << " rep=" << rep);
       RunAttentionCase(rng_, c, 1, false, false, /*decode=*/true);
     }
   }
