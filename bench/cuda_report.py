@@ -37,19 +37,22 @@ def main():
             "B=1 T=1 without graphs %.3f ms)\n" %
             (shape, e["variant"], e["device"], e["copy_bandwidth_GBps"], e["weight_bytes"] / 1e9,
              e["state_bytes_per_seq"] / 1e6, e.get("eager_B1_T1_ms", float("nan"))))
-      print("| B | T | ms/step | read / fold phase ms | tokens/s | roofline ms | % of roofline "
-            "| % of lazy-fold roofline | T=k+1 / T=1 | PyTorch eager ms | PyTorch graphs ms "
-            "| speedup vs graphs |")
-      print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      print("| B | T | ms/step | read / fold phase ms | mixed phases ms (% of roofline) | tokens/s "
+            "| roofline ms | % of roofline | % of lazy-fold roofline | T=k+1 / T=1 "
+            "| with sampling ms | PyTorch eager ms | PyTorch graphs ms | speedup vs graphs |")
+      print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
       for r in e["results"]:
         ratio = r["ms_per_step"] / t1[r["B"]] if r["B"] in t1 else float("nan")
         g = r["torch_graph_ms"]
         phases = ("%.3f / %.3f" % (r["read_phase_ms"], r["fold_phase_ms"])
                   if "read_phase_ms" in r else "-")
         lazy = "%.0f%%" % (100 * r["lazy_roofline_fraction"]) if "lazy_roofline_fraction" in r else "-"
-        print("| %d | %d | %.3f | %s | %.0f | %.3f | %.0f%% | %s | %s | %s | %s | %s |" %
-              (r["B"], r["T"], r["ms_per_step"], phases, r["tokens_per_s"], r["roofline_ms"],
-               100 * r["roofline_fraction"], lazy, "%.2f" % ratio if r["T"] > 1 else "",
+        mixed = ("%.3f (%.0f%%)" % (r["mixed_phase_ms"], 100 * r["mixed_roofline_fraction"])
+                 if r.get("mixed_phase_ms") else "-")
+        smp = "%.3f" % r["sampled_ms_per_step"] if r.get("sampled_ms_per_step") else "-"
+        print("| %d | %d | %.3f | %s | %s | %.0f | %.3f | %.0f%% | %s | %s | %s | %s | %s | %s |" %
+              (r["B"], r["T"], r["ms_per_step"], phases, mixed, r["tokens_per_s"], r["roofline_ms"],
+               100 * r["roofline_fraction"], lazy, "%.2f" % ratio if r["T"] > 1 else "", smp,
                "%.2f" % r["torch_eager_ms"] if r["torch_eager_ms"] else "-",
                "%.2f" % g if g else "-", "%.1fx" % (g / r["ms_per_step"]) if g else "-"))
 

@@ -133,7 +133,7 @@ class CudaEngine final : public Engine {
   // LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS: from this many (sequence, kv head) pairs on, the QKV
   // epilogue runs as its own kernel instead of inside the attention kernels (0: never).
   int attn_epilogue_pairs_ = 0;
-  // LINSPEC_CUDA_DECODE_PAIRS: from this many read-only decode (sequence, kv head) pairs on, those
+  // LINSPEC_CUDA_DECODE_PAIRS: from this many one-token (sequence, kv head) pairs on, those
   // sequences use kernels::LinearAttentionDecode (-1: one per multiprocessor; 0: never).
   int decode_kernel_pairs_ = -1;
   bool decode_folds_ = true;  // LINSPEC_CUDA_DECODE_FOLD=0: folding sequences take the step kernel
