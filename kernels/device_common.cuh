@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <type_traits>
 #include <utility>
 
 #include "kernels/dtype.h"
@@ -100,6 +101,24 @@ cudaError_t Launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
   cfg.attrs = attr;
   cfg.numAttrs = ProgrammaticDependentLaunch() ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+// Calls f(std::integral_constant<int, D>{}) for a head dimension D in {16, 32, 64, 128};
+// cudaErrorInvalidValue for any other.
+template <typename F>
+cudaError_t DispatchHeadDim(int head_dim, F&& f) {
+  switch (head_dim) {
+    case 16:
+      return f(std::integral_constant<int, 16>{});
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    case 128:
+      return f(std::integral_constant<int, 128>{});
+    default:
+      return cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace linspec::kernels::detail

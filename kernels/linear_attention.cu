@@ -318,18 +318,7 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchTyped(const LinearAttentionParams& p, cudaStream_t stream) {
-  switch (p.head_dim) {
-    case 16:
-      return LaunchD<16>(p, stream);
-    case 32:
-      return LaunchD<32>(p, stream);
-    case 64:
-      return LaunchD<64>(p, stream);
-    case 128:
-      return LaunchD<128>(p, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return detail::DispatchHeadDim(p.head_dim, [&](auto d) { return LaunchD<d.value>(p, stream); });
 }
 
 }  // namespace

@@ -283,16 +283,7 @@ cudaError_t LinearAttentionChunked(const ChunkedAttention& a, cudaStream_t strea
       a.p.heads % a.p.kv_heads != 0) {
     return cudaErrorInvalidValue;
   }
-  switch (a.p.head_dim) {
-    case 16:
-      return LaunchD<16>(a, stream);
-    case 32:
-      return LaunchD<32>(a, stream);
-    case 64:
-      return LaunchD<64>(a, stream);
-    default:
-      return LaunchD<128>(a, stream);
-  }
+  return detail::DispatchHeadDim(a.p.head_dim, [&](auto d) { return LaunchD<d.value>(a, stream); });
 }
 
 }  // namespace linspec::kernels
