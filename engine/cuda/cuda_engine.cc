@@ -261,7 +261,7 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  PlanChunked(plan);
+  PlanAttention(plan);
   const bool sample = !options.sampling.empty();
   if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, options.sampling, plan));
   const StepShape shape = ShapeOf(plan, options.want_logits, sample);
@@ -316,7 +316,7 @@ absl::StatusOr<double> CudaEngine::TimeStep(absl::Span<const SeqChunk> chunks, i
   PlanLimits limits{num_slots(), config_.vocab_size, max_pending_, max_tokens_,
                     config_.linear_attention.group_size};
   RETURN_IF_ERROR(BuildStepPlan(chunks, cursors_, limits, &plan));
-  PlanChunked(plan);
+  PlanAttention(plan);
   const bool sample = !sampling.empty();
   if (sample) RETURN_IF_ERROR(PrepareSampling(chunks, sampling, plan));
   const StepShape shape = ShapeOf(plan, false, sample);

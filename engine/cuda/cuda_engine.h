@@ -113,7 +113,7 @@ class CudaEngine final : public Engine {
   // read-only decode sequences (when there are enough of them), then the other recurrent
   // ones, then the long committed chunks of the chunk-parallel prefill (with their block
   // tables); EnqueueChunked runs one layer's attention for those.
-  void PlanChunked(const StepPlan& plan);
+  void PlanAttention(const StepPlan& plan);
   absl::Status EnqueueChunked(const StepShape& shape, const kernels::LinearAttentionParams& p,
                               const kernels::LinearAttentionSeq* seqs);
   static size_t ChunkTablesOffset(int tokens, int seqs);

@@ -21,7 +21,7 @@ size_t CudaEngine::ChunkTablesOffset(int tokens, int seqs) {
   return Align(SampleMetaOffset(tokens, seqs) + size_t(seqs) * sizeof(kernels::SampleChunk));
 }
 
-void CudaEngine::PlanChunked(const StepPlan& plan) {
+void CudaEngine::PlanAttention(const StepPlan& plan) {
   ChunkedPlan& cp = chunked_;
   cp.order.clear();
   cp.first_block.clear();
@@ -42,9 +42,7 @@ void CudaEngine::PlanChunked(const StepPlan& plan) {
     } else if (kernels::DecodeFastPathOk(s, config_.linear_attention.group_size,
                                          config_.num_attention_heads,
                                          config_.num_key_value_heads) &&
-               (decode_folds_ ||
-                kernels::FoldPosAfter(s.fold_pos, s.commit_pos,
-                                      config_.linear_attention.group_size) == s.fold_pos)) {
+               (decode_folds_ || plan.after[i].fold == s.fold_pos)) {
       decode.push_back(i);
     } else {
       cp.order.push_back(i);
