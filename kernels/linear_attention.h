@@ -86,6 +86,8 @@ struct LinearAttentionParams {
   // The kernel leaves the ring alone; LinearAttentionRingStore (launched after it, same
   // params) writes the new tokens' k^/v there. Any chunk length is then safe to split.
   bool defer_ring_write = false;
+  // LinearAttentionDecode's S ring depth in 16-row stages (2, 3 or 4; 0: 3).
+  int decode_stages = 0;
 };
 
 inline constexpr int kPlainSegment = 16;
@@ -134,7 +136,7 @@ inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int he
   const bool folds_window = after == s.start_pos + 1 && s.commit_pos == s.start_pos + 1;
   return s.num_new == 1 && (after == s.fold_pos || folds_window) &&
          s.start_pos + 1 - s.fold_pos <= FoldGroup(group_size) && kv_heads > 0 &&
-         heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 256;
+         heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 128;
 }
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream);
 

@@ -1,11 +1,13 @@
 // LinearAttentionDecode: the read-only decode step (see linear_attention.h).
 //
 // One block of 128 threads per (sequence, kv head); thread j owns output column j of every
-// query head of the kv head. The block streams column j of S once (16 rows in flight per
-// thread, the first 16 before the dependency wait) and never writes it, so it needs few
-// registers and many blocks share a multiprocessor: their dependent steps (q, the window's k^,
-// the dot products) overlap other blocks' S streams. LinearAttentionStep keeps S in registers
-// for the fold, two blocks per multiprocessor, and its waves stall on those steps instead.
+// query head of the kv head. S streams through a shared-memory ring of kStages x 16 rows by
+// cp.async (no registers held, every stage in flight at once): the first kStages - 1 stages
+// and the window's ring rows are asked for before the dependency wait, so they arrive while
+// the block waits and runs its dependent prologue (q, the window's k^, the dot products). S
+// is written back only when the step's committed token completes a group (the fold).
+#include <algorithm>
+
 #include "kernels/attention_epilogue.cuh"
 #include "kernels/device_common.cuh"
 #include "kernels/linear_attention.h"
@@ -14,14 +16,28 @@ namespace linspec::kernels {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kRowsInFlight = 16;
+constexpr int kStageRows = 16;
 
-template <int D>
-__global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParams p) {
-  extern __shared__ float sm[];
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+template <int D, int kStages>
+__global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParams p) {
+  extern __shared__ float4 sm4[];
+  constexpr int kNumStages = D / kStageRows;  // S rows in stages of 16
   const int qpk = p.heads / p.kv_heads;
   const int cap = p.group_size > 0 ? p.group_size : kPlainSegment;  // FoldGroup
-  float* qs = sm;                                                   // [qpk][D]
+  float* sring = reinterpret_cast<float*>(sm4);  // [kStages][16][D] rows of S
+  float* qs = sring + kStages * kStageRows * D;  // [qpk][D]
   float* ks = qs + qpk * D;     // [cap][D] k^ of the window [fold_pos, start_pos]
   float* vs = ks + cap * D;     // [cap][D] v of the window
   float* ws = vs + cap * D;     // [qpk][cap] weights of the window
@@ -37,18 +53,28 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     return pos < sq.start_pos ? p.ring_v + ring_base + (pos % p.ring_size) * row_stride
                               : p.v + new_row;
   };
-  float* scol = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D + j;
+  float* sbase = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D;
   // The committed token completes its group: the window folds into S in the same pass.
   const bool fold = sq.commit_pos == sq.start_pos + 1 && (sq.start_pos + 1) % cap == 0;
+  auto issue_stage = [&](int st) {  // S rows [16 st, 16 st + 16) into ring slot st % kStages
+    if (st >= kNumStages) return;
+    float* dst = sring + (st % kStages) * kStageRows * D;
+    const float* src = sbase + static_cast<size_t>(st) * kStageRows * D;
+    for (int u = j; u < kStageRows * D / 4; u += kThreads) CpAsync16(dst + 4 * u, src + 4 * u);
+  };
 
-  // Slot contents were written by earlier steps: S rows and the window's ring k^ before the wait.
-  float sv[kRowsInFlight];
+  // Slot contents were written by earlier steps: S and the window's ring rows before the wait
+  // (group 0: ring rows and stage 0; then one group per stage).
+  for (int u = j; u < (len - 1) * D / 4; u += kThreads) {
+    const int row = 4 * u / D, col = 4 * u - row * D;
+    const size_t src = ring_base + ((sq.fold_pos + row) % p.ring_size) * row_stride + col;
+    CpAsync16(ks + 4 * u, p.ring_k + src);
+    CpAsync16(vs + 4 * u, p.ring_v + src);
+  }
 #pragma unroll
-  for (int u = 0; u < kRowsInFlight; ++u) sv[u] = j < D && u < D ? scol[u * D] : 0.f;
-  for (int idx = j; idx < (len - 1) * D; idx += kThreads) {
-    const size_t src = ring_base + ((sq.fold_pos + idx / D) % p.ring_size) * row_stride + idx % D;
-    ks[idx] = p.ring_k[src];
-    vs[idx] = p.ring_v[src];
+  for (int st = 0; st < kStages - 1; ++st) {
+    issue_stage(st);
+    CpAsyncCommit();
   }
   detail::PdlWait();  // q/k/v (or their projection's partials) come from the previous kernel
   detail::PdlTrigger();
@@ -64,6 +90,7 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     ks[(len - 1) * D + idx] = p.k[new_row + idx];
     vs[(len - 1) * D + idx] = p.v[new_row + idx];
   }
+  CpAsyncWait<kStages - 2>();  // group 0: the window's ring rows
   __syncthreads();
 
   // Window weights: plain q.k, augmented relu(q.k)^2 (every window key is <= the query).
@@ -84,48 +111,47 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
     den[j] = fmaxf(dn, 1e-6f);
   }
   __syncthreads();
-  if (j >= D) return;
 
-  {
-    float acc[kDecodeMaxQueryHeads];
+  float acc[kDecodeMaxQueryHeads];
 #pragma unroll
-    for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) acc[qi] = 0.f;
-    for (int i0 = 0; i0 < D; i0 += kRowsInFlight) {
-      float nx[kRowsInFlight];
-      const bool more = i0 + kRowsInFlight < D;
-      if (more) {
+  for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) acc[qi] = 0.f;
+  for (int st = 0; st < kNumStages; ++st) {
+    CpAsyncWait<kStages - 2>();  // stage st has landed (for this thread) ...
+    __syncthreads();             // ... for every thread; stage st - 1's slot is free again
+    issue_stage(st + kStages - 1);
+    CpAsyncCommit();
+    if (j >= D) continue;
+    const float* rows = sring + (st % kStages) * kStageRows * D + j;
+    const int i0 = st * kStageRows;
+    float sv[kStageRows];
 #pragma unroll
-        for (int u = 0; u < kRowsInFlight; ++u) nx[u] = scol[(i0 + kRowsInFlight + u) * D];
-      }
+    for (int u = 0; u < kStageRows; ++u) sv[u] = rows[u * D];
 #pragma unroll
-      for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
-        if (qi >= qpk) break;
+    for (int qi = 0; qi < kDecodeMaxQueryHeads; ++qi) {
+      if (qi >= qpk) break;
 #pragma unroll
-        for (int u = 0; u < kRowsInFlight; ++u) {
-          if (i0 + u < D) acc[qi] += qs[qi * D + i0 + u] * sv[u];
-        }
-      }
-      if (fold) {  // S += sum over the window of k^ (x) v, token by token as the fold kernel does
-        for (int si = 0; si < len; ++si) {
-          const float vj = vs[si * D + j];
-          const float4* k4 = reinterpret_cast<const float4*>(ks + si * D + i0);
-#pragma unroll
-          for (int u4 = 0; u4 < kRowsInFlight / 4; ++u4) {
-            const float4 kk = k4[u4];
-            sv[4 * u4] += kk.x * vj;
-            sv[4 * u4 + 1] += kk.y * vj;
-            sv[4 * u4 + 2] += kk.z * vj;
-            sv[4 * u4 + 3] += kk.w * vj;
-          }
-        }
-#pragma unroll
-        for (int u = 0; u < kRowsInFlight; ++u) scol[(i0 + u) * D] = sv[u];
-      }
-      if (more) {
-#pragma unroll
-        for (int u = 0; u < kRowsInFlight; ++u) sv[u] = nx[u];
-      }
+      for (int u = 0; u < kStageRows; ++u) acc[qi] += qs[qi * D + i0 + u] * sv[u];
     }
+    if (fold) {  // S += sum over the window of k^ (x) v, token by token as the fold kernel does
+      for (int si = 0; si < len; ++si) {
+        const float vj = vs[si * D + j];
+        const float4* k4 = reinterpret_cast<const float4*>(ks + si * D + i0);
+#pragma unroll
+        for (int u4 = 0; u4 < kStageRows / 4; ++u4) {
+          const float4 kk = k4[u4];
+          sv[4 * u4] += kk.x * vj;
+          sv[4 * u4 + 1] += kk.y * vj;
+          sv[4 * u4 + 2] += kk.z * vj;
+          sv[4 * u4 + 3] += kk.w * vj;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kStageRows; ++u) sbase[static_cast<size_t>(i0 + u) * D + j] = sv[u];
+    }
+  }
+  CpAsyncWait<0>();  // nothing left in flight when the block exits
+  if (j >= D) return;
+  {
     // The conv term (augmented), once for all query heads of this kv head.
     float conv = 0.f;
     for (int c = 0; c < p.conv_taps; ++c) {
@@ -174,16 +200,19 @@ __global__ void __launch_bounds__(kThreads, 6) DecodeKernel(LinearAttentionParam
   }
 }
 
-template <int D>
+template <int D, int kStages>
 cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
   const int qpk = p.heads / p.kv_heads, cap = FoldGroup(p.group_size);
-  const size_t smem = sizeof(float) * (qpk * D + 2 * cap * D + qpk * cap + qpk);
+  const size_t smem =
+      sizeof(float) * (kStages * kStageRows * D + qpk * D + 2 * cap * D + qpk * cap + qpk);
   if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(
-        DecodeKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    const cudaError_t e = cudaFuncSetAttribute(DecodeKernel<D, kStages>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(smem));
     if (e != cudaSuccess) return e;
   }
-  return detail::Launch(DecodeKernel<D>, dim3(p.num_seqs, p.kv_heads), kThreads, smem, stream, p);
+  return detail::Launch(DecodeKernel<D, kStages>, dim3(p.num_seqs, p.kv_heads), kThreads, smem,
+                        stream, p);
 }
 
 }  // namespace
@@ -191,10 +220,15 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.num_seqs <= 0) return cudaSuccess;
   if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kDecodeMaxQueryHeads ||
-      p.ring_size <= 0 || FoldGroup(p.group_size) > 256) {
+      p.ring_size <= 0 || FoldGroup(p.group_size) > 128) {  // window + ring <= 160 KB of smem
     return cudaErrorInvalidValue;
   }
-  return detail::DispatchHeadDim(p.head_dim, [&](auto d) { return LaunchD<d.value>(p, stream); });
+  // Ring depth (H100, 1.3B, B=64: 3 stages beat 2 and 4 for both variants).
+  const int stages = p.decode_stages > 0 ? std::clamp(p.decode_stages, 2, 4) : 3;
+  return detail::DispatchHeadDim(p.head_dim, [&](auto d) {
+    if (stages == 2) return LaunchD<d.value, 2>(p, stream);
+    return stages == 3 ? LaunchD<d.value, 3>(p, stream) : LaunchD<d.value, 4>(p, stream);
+  });
 }
 
 }  // namespace linspec::kernels

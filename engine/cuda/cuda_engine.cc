@@ -185,6 +185,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     if (nd > 0) {
       kernels::LinearAttentionParams pd = p;
       pd.num_seqs = nd;
+      pd.decode_stages = decode_stages_;
       LINSPEC_CUDA_RETURN(kernels::LinearAttentionDecode(pd, stream_));
       p.seqs = seqs + nd;
     }

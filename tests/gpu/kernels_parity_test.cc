@@ -264,7 +264,8 @@ struct AttnCase {
 // prefill chunks ColumnSplitSafe (as the engine does).
 // chunked: every sequence is a long committed chunk, run through LinearAttentionChunked.
 // decode: every sequence is a one-token step (DecodeFastPathOk; a third of the committed ones
-// complete their group and fold), run through LinearAttentionDecode.
+// complete their group and fold), run through LinearAttentionDecode; column_split is then its
+// S ring depth (decode_stages).
 void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false,
                       bool chunked = false, bool decode = false) {
   const int slots = 6, max_pending = 9;
@@ -353,7 +354,8 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
   p.out_dtype = DType::kF32;
   LinearAttentionParams hp = p;
   for (const auto& sq : seqs) ASSERT_TRUE(column_split == 1 || defer || ColumnSplitSafe(sq, ring));
-  p.column_split = column_split;
+  p.column_split = decode ? 1 : column_split;
+  p.decode_stages = decode ? column_split : 0;  // decode: the S ring depth (0: default)
   p.defer_ring_write = defer;
   p.seqs = dseqs.get();
   p.state = dstate.get();
@@ -463,14 +465,15 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
       RunAttentionCase(rng_, c, 1, false, /*chunked=*/true);
     }
   }
-  // One-token steps through the light decode kernel (fused cases: with its QKV epilogue).
-  for (int rep = 0; rep < 3; ++rep) {
+  // One-token steps through the light decode kernel (fused cases: with its QKV epilogue), at
+  // its default S ring depth and at 2, 3 and 4 stages.
+  for (int rep = 0; rep < 4; ++rep) {
     for (const AttnCase& c : cases) {
       SCOPED_TRACE(::testing::Message()
                    << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
                    << " G=" << c.group << " C=" << c.conv << " norm=" << c.normalize
-                   << " fused=" << c.fused << " rep=" << rep);
-      RunAttentionCase(rng_, c, 1, false, false, /*decode=*/true);
+                   << " fused=" << c.fused << " stages=" << (rep == 0 ? 0 : rep + 1));
+      RunAttentionCase(rng_, c, rep == 0 ? 0 : rep + 1, false, false, /*decode=*/true);
     }
   }
   // Long prefill chunks split over column blocks with the ring written afterwards.
