@@ -71,6 +71,20 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
   return WarpSum(t);
 }
 
+// 16-byte global -> shared copies that bypass registers (sm_80+): issue, commit a group, wait
+// until at most N groups are pending (for this thread; __syncthreads() for the block's).
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // Programmatic dependent launch (Hopper): a kernel launched with the PDL attribute may start
 // while its predecessor finishes. Everything before PdlWait() must read only immutable data
 // (weights); every kernel calls PdlWait() before touching anything a predecessor writes, so

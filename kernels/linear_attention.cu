@@ -105,10 +105,23 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
       vs[(from - seg_pos + r) * DC + c] = view.V(from + r)[c0 + c];
     }
   };
-  // The first segment's ring rows were written by earlier steps: load them before the wait too.
+  // The first segment's ring rows were written by earlier steps: ask for them before the wait
+  // too (cp.async: all in flight at once; they have landed by the first segment's barrier).
   const int end = sq.start_pos + sq.num_new;
   const int pre_end = min(min((sq.fold_pos / fold_group + 1) * fold_group, end), sq.start_pos);
-  load_rows(sq.fold_pos, sq.fold_pos, pre_end);
+  if (DC % 4 == 0 && p.step_async_ring) {
+    for (int idx = tid; idx < (pre_end - sq.fold_pos) * D / 4; idx += blockDim.x) {
+      const int r = 4 * idx / D, c = 4 * idx - r * D;
+      detail::CpAsync16(ks + r * D + c, view.K(sq.fold_pos + r) + c);
+    }
+    for (int idx = tid; idx < (pre_end - sq.fold_pos) * DC / 4; idx += blockDim.x) {
+      const int r = 4 * idx / DC, c = 4 * idx - r * DC;
+      detail::CpAsync16(vs + r * DC + c, view.V(sq.fold_pos + r) + c0 + c);
+    }
+    detail::CpAsyncCommit();
+  } else {
+    load_rows(sq.fold_pos, sq.fold_pos, pre_end);
+  }
   detail::PdlWait();  // q/k/v partials come from the QKV projection
   detail::PdlTrigger();
 
@@ -125,6 +138,7 @@ __global__ void __launch_bounds__(2 * D, 2) LinearAttentionKernel(LinearAttentio
     const int len = seg_end - pos;
     __syncthreads();
     load_rows(pos, pos == sq.fold_pos ? pre_end : pos, seg_end);
+    detail::CpAsyncWait<0>();  // the rows asked for before the wait
     __syncthreads();
 
     // Outputs of the new tokens in this segment, kQueryBatch (token, q head) pairs at a time.

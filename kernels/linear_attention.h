@@ -86,6 +86,9 @@ struct LinearAttentionParams {
   // The kernel leaves the ring alone; LinearAttentionRingStore (launched after it, same
   // params) writes the new tokens' k^/v there. Any chunk length is then safe to split.
   bool defer_ring_write = false;
+  // LinearAttentionStep asks for the window's ring rows by cp.async before the dependency wait
+  // (false: plain loads).
+  bool step_async_ring = true;
   // LinearAttentionDecode's S ring depth in 16-row stages (2, 3 or 4; 0: 3).
   int decode_stages = 0;
 };

@@ -18,17 +18,9 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kStageRows = 16;
 
-__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+using detail::CpAsync16;
+using detail::CpAsyncCommit;
+using detail::CpAsyncWait;
 
 template <int D, int kStages>
 __global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParams p) {

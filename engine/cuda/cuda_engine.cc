@@ -170,6 +170,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.feature_map = Kind(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;
+    p.step_async_ring = step_async_ring_;
     // q/k/v for every row first (the attention kernels then read them) when the chunked
     // kernels need them, or from LINSPEC_CUDA_ATTN_EPILOGUE_PAIRS (sequence, kv head) pairs on;
     // else the attention kernels compute them themselves (measured on the H100: no gain from a

@@ -88,6 +88,8 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   }
   if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_FOLD"); a && *a == '0')
     decode_folds_ = false;
+  if (const char* a = std::getenv("LINSPEC_CUDA_STEP_ASYNC_RING"); a && *a == '0')
+    step_async_ring_ = false;
   if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_STAGES"); a && *a) {
     decode_stages_ = std::clamp(std::atoi(a), 0, 4);
   }
