@@ -28,8 +28,8 @@ __global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParam
   constexpr int kNumStages = D / kStageRows;  // S rows in stages of 16
   const int qpk = p.heads / p.kv_heads;
   const int cap = p.group_size > 0 ? p.group_size : kPlainSegment;  // FoldGroup
-  float* sring = reinterpret_cast<float*>(sm4);  // [kStages][16][D] rows of S
-  float* qs = sring + kStages * kStageRows * D;  // [qpk][D]
+  float* sring = reinterpret_cast<float*>(sm4);                     // [kStages][16][D] rows of S
+  float* qs = sring + kStages * kStageRows * D;                     // [qpk][D]
   float* ks = qs + qpk * D;     // [cap][D] k^ of the window [fold_pos, start_pos]
   float* vs = ks + cap * D;     // [cap][D] v of the window
   float* ws = vs + cap * D;     // [qpk][cap] weights of the window
@@ -198,9 +198,9 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
   const size_t smem =
       sizeof(float) * (kStages * kStageRows * D + qpk * D + 2 * cap * D + qpk * cap + qpk);
   if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(DecodeKernel<D, kStages>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem));
+    const cudaError_t e =
+        cudaFuncSetAttribute(DecodeKernel<D, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem));
     if (e != cudaSuccess) return e;
   }
   return detail::Launch(DecodeKernel<D, kStages>, dim3(p.num_seqs, p.kv_heads), kThreads, smem,

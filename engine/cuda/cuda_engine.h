@@ -137,7 +137,7 @@ class CudaEngine final : public Engine {
   // sequences use kernels::LinearAttentionDecode (-1: one per multiprocessor; 0: never).
   int decode_kernel_pairs_ = -1;
   bool decode_folds_ = true;  // LINSPEC_CUDA_DECODE_FOLD=0: folding sequences take the step kernel
-  int decode_stages_ = 0;  // LINSPEC_CUDA_DECODE_STAGES: LinearAttentionParams::decode_stages
+  int decode_stages_ = 0;     // LINSPEC_CUDA_DECODE_STAGES: LinearAttentionParams::decode_stages
   bool step_async_ring_ = true;  // LINSPEC_CUDA_STEP_ASYNC_RING=0: plain ring loads (A/B)
   int64_t slot_bytes_ = 0;
   int64_t weight_bytes_ = 0;
