@@ -38,6 +38,27 @@ __device__ __forceinline__ void FusedQkvEpilogue(const LinearAttentionParams& p,
   }
 }
 
+// The same for a one-token sequence, into the caller's buffers (shared memory) instead of
+// p.q / p.k / p.v: q_dst [qpk][D], k_dst [D], v_dst [D].
+__device__ __forceinline__ void FusedQkvEpilogueOneToken(const LinearAttentionParams& p,
+                                                         const LinearAttentionSeq& sq, int h,
+                                                         int warp, int nwarps, int lane,
+                                                         float* q_dst, float* k_dst, float* v_dst) {
+  const int D = p.head_dim, qpk = p.heads / p.kv_heads;
+  const int width = (p.heads + 2 * p.kv_heads) * D;
+  const size_t split_stride = static_cast<size_t>(p.qkv_rows) * width;
+  const size_t row = sq.token_offset;
+  for (int which = warp; which < qpk + 2; which += nwarps) {
+    const int col_head = which < qpk    ? h * qpk + which
+                         : which == qpk ? p.heads + h
+                                        : p.heads + p.kv_heads + h;
+    float* dst = which < qpk ? q_dst + which * D : which == qpk ? k_dst : v_dst;
+    EpilogueHeadWarp(p.qkv_partials, p.qkv_splits, split_stride,
+                     row * width + static_cast<size_t>(col_head) * D, D, which > qpk, sq.start_pos,
+                     p.inv_freq, p.feature_map, dst, lane);
+  }
+}
+
 }  // namespace linspec::kernels::detail
 
 #endif  // LINSPEC_KERNELS_ATTENTION_EPILOGUE_CUH_

@@ -70,20 +70,30 @@ __global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParam
   }
   detail::PdlWait();  // q/k/v (or their projection's partials) come from the previous kernel
   detail::PdlTrigger();
-  if (p.qkv_partials) {  // fused epilogue (as LinearAttentionStep)
-    detail::FusedQkvEpilogue(p, sq, h, warp, kThreads / 32, lane);
-    __syncthreads();
-  }
-  for (int idx = j; idx < qpk * D; idx += kThreads) {
-    const int hq = h * qpk + idx / D;
-    qs[idx] = p.q[(static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + idx % D];
-  }
-  for (int idx = j; idx < D; idx += kThreads) {
-    ks[(len - 1) * D + idx] = p.k[new_row + idx];
-    vs[(len - 1) * D + idx] = p.v[new_row + idx];
+  if (p.qkv_partials) {  // fused epilogue (as LinearAttentionStep), straight into shared memory
+    detail::FusedQkvEpilogueOneToken(p, sq, h, warp, kThreads / 32, lane, qs, ks + (len - 1) * D,
+                                     vs + (len - 1) * D);
+  } else {
+    for (int idx = j; idx < qpk * D; idx += kThreads) {
+      const int hq = h * qpk + idx / D;
+      qs[idx] = p.q[(static_cast<size_t>(sq.token_offset) * p.heads + hq) * D + idx % D];
+    }
+    for (int idx = j; idx < D; idx += kThreads) {
+      ks[(len - 1) * D + idx] = p.k[new_row + idx];
+      vs[(len - 1) * D + idx] = p.v[new_row + idx];
+    }
   }
   CpAsyncWait<kStages - 2>();  // group 0: the window's ring rows
   __syncthreads();
+  if (p.qkv_partials) {  // the epilogue's outputs to p.q / p.k / p.v too (the API's contract)
+    for (int idx = j; idx < qpk * D; idx += kThreads) {
+      p.q[(static_cast<size_t>(sq.token_offset) * p.heads + h * qpk) * D + idx] = qs[idx];
+    }
+    for (int idx = j; idx < D; idx += kThreads) {
+      p.k[new_row + idx] = ks[(len - 1) * D + idx];
+      p.v[new_row + idx] = vs[(len - 1) * D + idx];
+    }
+  }
 
   // Window weights: plain q.k, augmented relu(q.k)^2 (every window key is <= the query).
   const bool aug = p.group_size > 0;
