@@ -33,6 +33,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/dtype.h"
@@ -142,6 +143,15 @@ inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int he
          heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 128;
 }
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream);
+
+// LinearAttentionDecode's dynamic shared memory: its S ring (`stages` stages of
+// kDecodeStageRows rows), q of the kv head's query heads, the window's k^ and v, the window
+// weights and the denominators. Every step DecodeFastPathOk admits fits in Hopper's 227 KB.
+inline constexpr int kDecodeStageRows = 16;
+inline size_t DecodeSmemBytes(int head_dim, int query_per_kv, int group_size, int stages) {
+  const size_t d = head_dim, q = query_per_kv, cap = FoldGroup(group_size);
+  return sizeof(float) * (stages * kDecodeStageRows * d + q * d + 2 * cap * d + q * cap + q);
+}
 
 // The ring write of a step run with defer_ring_write: the last ring_size new tokens' k^/v of
 // every sequence into its slot's ring.

@@ -16,7 +16,7 @@ namespace linspec::kernels {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kStageRows = 16;
+constexpr int kStageRows = kDecodeStageRows;
 
 using detail::CpAsync16;
 using detail::CpAsyncCommit;
@@ -204,9 +204,7 @@ __global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParam
 
 template <int D, int kStages>
 cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
-  const int qpk = p.heads / p.kv_heads, cap = FoldGroup(p.group_size);
-  const size_t smem =
-      sizeof(float) * (kStages * kStageRows * D + qpk * D + 2 * cap * D + qpk * cap + qpk);
+  const size_t smem = DecodeSmemBytes(D, p.heads / p.kv_heads, p.group_size, kStages);
   if (smem > 48 * 1024) {
     const cudaError_t e =
         cudaFuncSetAttribute(DecodeKernel<D, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -128,6 +128,31 @@ TEST(StepPlan, RingIsLargeEnoughForAnySchedule) {
   }
 }
 
+// Every one-token step the decode kernel admits fits its shared memory (227 KB per block on
+// Hopper) at any ring depth, head dim and GQA ratio; groups past 128 go to the step kernel.
+TEST(StepPlan, DecodeKernelFitsSharedMemoryWheneverAdmitted) {
+  for (int group : {0, 1, 3, 16, 64, 100, 128, 129, 256, 1024}) {
+    kernels::LinearAttentionSeq s;
+    s.slot = 0;
+    s.fold_pos = 0;
+    s.start_pos = kernels::FoldGroup(group) - 1;  // the longest window the kernel replays
+    s.num_new = 1;
+    s.commit_pos = s.start_pos;
+    for (int qpk = 1; qpk <= 9; ++qpk) {
+      const bool admitted = kernels::DecodeFastPathOk(s, group, 2 * qpk, 2);
+      EXPECT_EQ(admitted, kernels::FoldGroup(group) <= 128 && qpk <= kernels::kDecodeMaxQueryHeads)
+          << "G=" << group << " qpk=" << qpk;
+      if (!admitted) continue;
+      for (int d : {16, 32, 64, 128}) {
+        for (int stages = 2; stages <= 4; ++stages) {
+          EXPECT_LE(kernels::DecodeSmemBytes(d, qpk, group, stages), size_t{227} * 1024)
+              << "G=" << group << " qpk=" << qpk << " D=" << d << " stages=" << stages;
+        }
+      }
+    }
+  }
+}
+
 // The attention column split: enough blocks for small batches, powers of two within bounds,
 // and only for sequences whose ring reads and writes cannot alias.
 TEST(StepPlan, AttentionColumnSplit) {
