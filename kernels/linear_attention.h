@@ -135,12 +135,13 @@ cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t str
 // LinearAttentionStep (the fused QKV epilogue included). Requires DecodeFastPathOk for every
 // sequence; column_split and defer_ring_write are ignored.
 inline constexpr int kDecodeMaxQueryHeads = 8;  // query heads per kv head
+inline constexpr int kDecodeMaxGroup = 128;     // window + S ring <= 227 KB of smem
 inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int heads, int kv_heads) {
   const int64_t after = FoldPosAfter(s.fold_pos, s.commit_pos, group_size);
   const bool folds_window = after == s.start_pos + 1 && s.commit_pos == s.start_pos + 1;
   return s.num_new == 1 && (after == s.fold_pos || folds_window) &&
          s.start_pos + 1 - s.fold_pos <= FoldGroup(group_size) && kv_heads > 0 &&
-         heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= 128;
+         heads / kv_heads <= kDecodeMaxQueryHeads && FoldGroup(group_size) <= kDecodeMaxGroup;
 }
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream);
 

@@ -220,7 +220,7 @@ cudaError_t LaunchD(const LinearAttentionParams& p, cudaStream_t stream) {
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.num_seqs <= 0) return cudaSuccess;
   if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kDecodeMaxQueryHeads ||
-      p.ring_size <= 0 || FoldGroup(p.group_size) > 128) {  // window + ring <= 160 KB of smem
+      p.ring_size <= 0 || FoldGroup(p.group_size) > kDecodeMaxGroup) {
     return cudaErrorInvalidValue;
   }
   // Ring depth (H100, 1.3B, B=64: 3 stages beat 2 and 4 for both variants).

@@ -75,20 +75,9 @@ __device__ __forceinline__ uint64_t WeightPolicy(bool evict_first) {
   return p;
 }
 
-// 16-byte global -> shared copy that bypasses registers; zero-fills when !valid.
-__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, bool valid) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
-               "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+using detail::CpAsync16;
+using detail::CpAsyncCommit;
+using detail::CpAsyncWait;
 
 // One 32-wide k chunk. Lane (g, t) holds 8 consecutive k of rows g, g+8 (+16, +24); the
 // chunk is two m16n8k16 steps whose k order is permuted identically for A and B (a dot
