@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -288,15 +289,28 @@ TEST(Lifecycle, DrainCancelsWhatRemainsAndRejectsNewRequests) {
   h.DrainAndCheckSlots();
 }
 
+// Lets the held Forwards run when the submitting block ends (also on a failed ASSERT).
+struct ReleaseOnExit {
+  std::promise<void>& go;
+  ~ReleaseOnExit() { go.set_value(); }
+};
+
 TEST(Lifecycle, StickyEngineFailureFailsRequestsAndMarksUnhealthy) {
   Harness h;
   h.target_options.num_slots = 4;
   h.target_options.fail_on_forward = 6;
+  // No Forward runs until every request is queued (else a fast loop fails before the last
+  // Submit and the engine is already unhealthy).
+  std::promise<void> go;
+  h.target_options.before_forward = [queued = go.get_future().share()] { queued.wait(); };
   h.Start(scheduler::SchedulerOptions{}, DraftMode::kNone);
   std::vector<std::shared_ptr<CollectSink>> sinks;
-  for (int i = 0; i < 8; ++i) {
-    sinks.push_back(std::make_shared<CollectSink>());
-    ASSERT_TRUE(h.sched->Submit(Greedy({2, 3}, 50, sinks.back())).ok());
+  {
+    ReleaseOnExit release{go};
+    for (int i = 0; i < 8; ++i) {
+      sinks.push_back(std::make_shared<CollectSink>());
+      ASSERT_TRUE(h.sched->Submit(Greedy({2, 3}, 50, sinks.back())).ok());
+    }
   }
   for (auto& s : sinks) {
     ASSERT_TRUE(s->Wait());
@@ -314,11 +328,17 @@ TEST(Lifecycle, TransientEngineErrorFailsOnlyThatStep) {
   h.target_options.num_slots = 2;
   h.target_options.fail_on_forward = 3;
   h.target_options.sticky_failure = false;
+  // Both requests are queued before the first Forward, so they share the failing step.
+  std::promise<void> go;
+  h.target_options.before_forward = [queued = go.get_future().share()] { queued.wait(); };
   h.Start(scheduler::SchedulerOptions{}, DraftMode::kNone);
   std::vector<std::shared_ptr<CollectSink>> first;
-  for (int i = 0; i < 2; ++i) {
-    first.push_back(std::make_shared<CollectSink>());
-    ASSERT_TRUE(h.sched->Submit(Greedy({2, 3}, 30, first.back())).ok());
+  {
+    ReleaseOnExit release{go};
+    for (int i = 0; i < 2; ++i) {
+      first.push_back(std::make_shared<CollectSink>());
+      ASSERT_TRUE(h.sched->Submit(Greedy({2, 3}, 30, first.back())).ok());
+    }
   }
   for (auto& s : first) {
     ASSERT_TRUE(s->Wait());
