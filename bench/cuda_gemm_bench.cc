@@ -65,7 +65,9 @@ const std::vector<std::pair<std::string, int>>& Variants() {
       {"p4_ef", kern::kSkinnyPipelined4 | kern::kSkinnyEvictFirst},
       {"p8_ef", kern::kSkinnyPipelined8 | kern::kSkinnyEvictFirst},
       {"t4", kern::kSkinnyTiled4},
-      {"t8", kern::kSkinnyTiled8}};
+      {"t8", kern::kSkinnyTiled8},
+      {"t1", kern::kSkinnyTiled1},
+      {"t2", kern::kSkinnyTiled2}};
   return v;
 }
 
@@ -247,7 +249,9 @@ int main(int argc, char** argv) {
     float* part = nullptr;
     CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&part), pelems * 4));
     std::vector<const void*> wc(w.begin(), w.end());
-    if (auto st = runner.Tune(sh.n, sh.k, wc, x, part); !st.ok()) {
+    // o, down and lm_head feed a row consumer (RMSNorm, argmax) in the engine.
+    const bool row_consumer = sh.name != "qkv" && sh.name != "gate_up";
+    if (auto st = runner.Tune(sh.n, sh.k, wc, x, part, row_consumer); !st.ok()) {
       std::fprintf(stderr, "tune: %s\n", st.ToString().c_str());
       return 1;
     }

@@ -541,6 +541,10 @@ cudaError_t LaunchTyped(const void* w, const void* x, float* partials, int m, in
       return LaunchTiledTiles<T, 4>(w, x, partials, m, n, k, ks, stream);
     case kSkinnyTiled8:
       return LaunchTiledTiles<T, 8>(w, x, partials, m, n, k, ks, stream);
+    case kSkinnyTiled1:
+      return LaunchTiledTiles<T, 1>(w, x, partials, m, n, k, ks, stream);
+    case kSkinnyTiled2:
+      return LaunchTiledTiles<T, 2>(w, x, partials, m, n, k, ks, stream);
     default:
       break;
   }

@@ -37,7 +37,9 @@ int SkinnyGemmDefaultSplits(int m, int n, int k, int num_sms);
 // (cp.async) with the first mma: 4 or 8 warps (128 / 256 weight rows per block), 4 or 8 chunks
 // in flight per lane; the tiled ones stream weights and activations through a shared-memory
 // ring (cp.async, 64 k per stage), so the activation slice need not stay resident; they return
-// cudaErrorInvalidConfiguration where the device cannot give them up to 160 KB of smem. OR
+// cudaErrorInvalidConfiguration where the device cannot give them up to 160 KB of smem; the
+// narrow tiled ones (1 or 2 warps: 32 / 64 weight rows per block) fill the device with fewer
+// k splits, so consumers that sum a row's partials in one block re-read fewer slices. OR
 // kSkinnyEvictFirst into a pipelined variant to stream the weights with an L2 evict-first policy.
 inline constexpr int kSkinnyClassic = 0;
 inline constexpr int kSkinnyPipelined4 = 1;
@@ -45,7 +47,9 @@ inline constexpr int kSkinnyPipelined8 = 2;
 inline constexpr int kSkinnyPipelined4Deep = 3;
 inline constexpr int kSkinnyTiled4 = 4;  // weights + activations via a 4-stage cp.async ring
 inline constexpr int kSkinnyTiled8 = 5;  // the same with 8 warps (256 weight rows per block)
-inline constexpr int kSkinnyVariants = 6;
+inline constexpr int kSkinnyTiled1 = 6;  // ... with 1 warp (32 weight rows per block)
+inline constexpr int kSkinnyTiled2 = 7;  // ... with 2 warps (64 weight rows per block)
+inline constexpr int kSkinnyVariants = 8;
 inline constexpr int kSkinnyEvictFirst = 16;
 
 cudaError_t SkinnyGemm(const void* w, const void* x, float* partials, int m, int n, int k,

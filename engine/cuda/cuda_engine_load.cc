@@ -288,17 +288,20 @@ absl::Status CudaEngine::TuneGemms() {
   struct Shape {
     int n, k;
     void* LayerWeights::*w;
+    bool row_consumer;  // an RMSNorm sums its partials (one block per row)
   };
-  const Shape shapes[] = {{hd + 2 * kvd, hid, &LayerWeights::qkv},
-                          {hid, hd, &LayerWeights::o},
-                          {2 * ffn, hid, &LayerWeights::gate_up},
-                          {hid, ffn, &LayerWeights::down}};
+  const Shape shapes[] = {{hd + 2 * kvd, hid, &LayerWeights::qkv, false},
+                          {hid, hd, &LayerWeights::o, true},
+                          {2 * ffn, hid, &LayerWeights::gate_up, false},
+                          {hid, ffn, &LayerWeights::down, true}};
   for (const Shape& s : shapes) {
     std::vector<const void*> ws;
     for (const LayerWeights& L : layers_) ws.push_back(L.*(s.w));
-    RETURN_IF_ERROR(gemm_->Tune(s.n, s.k, ws, x.get(), part_.get<float>()));
+    RETURN_IF_ERROR(gemm_->Tune(s.n, s.k, ws, x.get(), part_.get<float>(), s.row_consumer));
   }
-  RETURN_IF_ERROR(gemm_->Tune(c.vocab_size, hid, {lm_head_}, x.get(), logits_part_.get<float>()));
+  // The logits' consumer is LogitsArgmax, one block per row.
+  RETURN_IF_ERROR(
+      gemm_->Tune(c.vocab_size, hid, {lm_head_}, x.get(), logits_part_.get<float>(), true));
   return absl::OkStatus();
 }
 

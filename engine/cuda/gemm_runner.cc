@@ -1,6 +1,7 @@
 #include "engine/cuda/gemm_runner.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <limits>
@@ -17,8 +18,8 @@ constexpr int kMaxTunedSplits = 48;
 
 constexpr int kNotPinned = -100;
 
-// LINSPEC_CUDA_SKINNY_VARIANT=<-1..3> pins the variant of rows <= 64 (A/B runs: 0 = the classic
-// skinny kernel, -1 = cuBLAS); unset = tuned.
+// LINSPEC_CUDA_SKINNY_VARIANT=<-1..7> pins the variant of rows <= 64 (A/B runs: 0 = the classic
+// skinny kernel, -1 = cuBLAS, else a kernels::kSkinny* value); unset = tuned.
 int PinnedVariant() {
   static const int v = [] {
     const char* e = std::getenv("LINSPEC_CUDA_SKINNY_VARIANT");
@@ -70,16 +71,26 @@ cudaError_t TimeCalls(cudaStream_t stream, int reps, const std::function<cudaErr
 // launch chain of a latency-bound step (measured: +4.5 us per call in a 1.3B B=1 step for a
 // 0.5 us slower GEMM; override with LINSPEC_CUDA_CUBLAS_PENALTY_US); larger buckets pay no such
 // cost (1.3B B=64 step 2.85 -> 2.67 ms without it), and the consumer re-reads every extra
-// split-K slice (taken at 1.5 TB/s: the 1.3B B=64 step measured ~2x the bandwidth-ideal cost;
-// rows = 2 for the 1..8 bucket, whose common case is one row, else the bucket's top).
-float ChoicePenaltyMs(int variant, int splits, int bucket, int n) {
+// split-K slice: taken at 1.5 TB/s over the device (the 1.3B B=64 step measured ~2x the
+// bandwidth-ideal cost; rows = 2 for the 1..8 bucket, whose common case is one row, else the
+// bucket's top), and, for a row consumer (one block sums a row's slices: RMSNorm, argmax), at
+// what one multiprocessor reads (LINSPEC_CUDA_ROW_CONSUMER_GBPS, default 100; 0 = ignore), which
+// rows do in parallel on their own multiprocessors.
+float ChoicePenaltyMs(int variant, int splits, int bucket, int n, bool row_consumer) {
   static const float cublas_ms = [] {
     const char* e = std::getenv("LINSPEC_CUDA_CUBLAS_PENALTY_US");
     return (e != nullptr && *e != '\0' ? static_cast<float>(std::atof(e)) : 4.f) * 1e-3f;
   }();
+  static const float row_gbps = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_ROW_CONSUMER_GBPS");
+    return e != nullptr && *e != '\0' ? static_cast<float>(std::atof(e)) : 100.f;
+  }();
   if (variant == GemmRunner::kCublas) return bucket <= 8 ? cublas_ms : 0.f;
   const int rows = bucket <= 8 ? 2 : bucket;
-  return static_cast<float>(splits - 1) * rows * n * 4.f / 1.5e12f * 1e3f;
+  const float extra_bytes = static_cast<float>(splits - 1) * n * 4.f;
+  const float device_ms = extra_bytes * rows / 1.5e12f * 1e3f;
+  const float row_ms = row_consumer && row_gbps > 0 ? extra_bytes / (row_gbps * 1e9f) * 1e3f : 0.f;
+  return std::max(device_ms, row_ms);
 }
 
 cudaDataType_t CudaType(kernels::DType t) {
@@ -204,15 +215,24 @@ absl::Status GemmRunner::RunSwiGlu(const void* w, int n, int k, const float* gu_
 }
 
 absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weights, const void* x,
-                              float* scratch, const std::vector<int>& variants) {
+                              float* scratch, bool row_consumer, const std::vector<int>& variants) {
   if (dtype_ == kernels::DType::kF32 || k % 32 != 0 || weights.empty()) return absl::OkStatus();
   std::vector<int> vs = variants;
   if (vs.empty() && PinnedVariant() != kNotPinned) vs = {PinnedVariant()};
   if (vs.empty()) {
     // p4 / p8 never won a shape in bench/results/cuda_gemm.json: not tried by default.
-    vs = {kernels::kSkinnyClassic, kernels::kSkinnyPipelined4Deep, kernels::kSkinnyTiled4,
-          kernels::kSkinnyTiled8, kCublas};
+    vs = {kernels::kSkinnyClassic,
+          kernels::kSkinnyPipelined4Deep,
+          kernels::kSkinnyTiled4,
+          kernels::kSkinnyTiled8,
+          kernels::kSkinnyTiled1,
+          kernels::kSkinnyTiled2,
+          kCublas};
   }
+  static const bool log = [] {
+    const char* e = std::getenv("LINSPEC_CUDA_TUNE_LOG");
+    return e != nullptr && std::string(e) == "1";
+  }();
   cudaEvent_t start, stop;
   LINSPEC_CUDA_RETURN(cudaEventCreate(&start));
   LINSPEC_CUDA_RETURN(cudaEventCreate(&stop));
@@ -251,7 +271,8 @@ absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weig
           status = CudaStatus(e, "SkinnyGemm (tuning)");
           break;
         }
-        const float cost = ms / (reps * weights.size()) + ChoicePenaltyMs(variant, eff, bucket, n);
+        const float cost =
+            ms / (reps * weights.size()) + ChoicePenaltyMs(variant, eff, bucket, n, row_consumer);
         if (cost < best_ms) {
           best_ms = cost;
           best = {variant, cand};
@@ -261,6 +282,10 @@ absl::Status GemmRunner::Tune(int n, int k, const std::vector<const void*>& weig
     }
     if (!status.ok()) break;
     tuned_[{n, k, bucket}] = best;
+    if (log) {
+      std::fprintf(stderr, "gemm tune n=%d k=%d rows<=%d: variant %d, %d splits, %.2f us\n", n, k,
+                   bucket, best.variant, best.splits, best_ms * 1e3f);
+    }
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);

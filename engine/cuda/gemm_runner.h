@@ -43,7 +43,8 @@ class GemmRunner {
   // Times the candidate (variant, split count) pairs of the skinny kernel for one weight
   // shape (n, k) and keeps the cheapest per row bucket (time per call plus what the GEMM-only
   // timing misses: the consumers' re-reads of extra split-K slices, and the broken PDL chain
-  // around a cuBLAS call). `weights` are several [n, k] matrices
+  // around a cuBLAS call; `row_consumer`: one block sums each row's partials, as RMSNorm and
+  // argmax do, so extra slices cost that block's read time). `weights` are several [n, k] matrices
   // (e.g. every layer's) so the timing streams from memory, not L2; `x` holds >= 64 rows of k;
   // `scratch` holds PartialElems(64, n, k) floats. `variants` restricts the kernel variants
   // tried (kernels::kSkinny* or kCublas; empty = all of them, or the one
@@ -51,7 +52,7 @@ class GemmRunner {
   // Calls are timed as CUDA graph replays where the stream can capture (as the engine runs
   // them), else eagerly.
   absl::Status Tune(int n, int k, const std::vector<const void*>& weights, const void* x,
-                    float* scratch, const std::vector<int>& variants = {});
+                    float* scratch, bool row_consumer, const std::vector<int>& variants = {});
 
   // Tune's candidate that runs cuBLAS (one [m, n] slice) instead of the skinny kernel.
   static constexpr int kCublas = -1;

@@ -58,7 +58,9 @@ TEST_F(KernelParity, SkinnyGemmMatchesReference) {
                           kSkinnyPipelined4 | kSkinnyEvictFirst,
                           kSkinnyPipelined8 | kSkinnyEvictFirst,
                           kSkinnyTiled4,
-                          kSkinnyTiled8};
+                          kSkinnyTiled8,
+                          kSkinnyTiled1,
+                          kSkinnyTiled2};
   for (const DType dt : {DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
       auto w = testing::RoundBf16(RandomVec(rng_, size_t(s.n) * s.k));
