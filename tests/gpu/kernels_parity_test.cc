@@ -164,9 +164,11 @@ TEST_F(KernelParity, EmbeddingGather) {
   EXPECT_EQ(x.Download(), want);
 }
 
-// dim 2048 / 4100 take the float4 path (4100: more chunks than threads), 2050 the scalar one.
+// dim 2048 / 4096 / 4100 take the float4 path (4096 with no partials, as layer 0; 4100: more
+// chunks than threads), 2050 the scalar one.
 TEST_F(KernelParity, AddRmsNormWithSplitsAndRowMap) {
-  for (auto [dim, splits] : {std::pair{2048, 3}, std::pair{4100, 17}, std::pair{2050, 5}}) {
+  for (auto [dim, splits] :
+       {std::pair{2048, 3}, std::pair{4096, 0}, std::pair{4100, 17}, std::pair{2050, 5}}) {
     SCOPED_TRACE(::testing::Message() << "dim " << dim << " splits " << splits);
     AddRmsNormCase(dim, splits);
   }
@@ -208,6 +210,16 @@ TEST_F(KernelParity, SwiGluAndArgmax) {
   std::vector<float> want(size_t(rows) * ffn);
   ref::SwiGlu(partials.data(), splits, want.data(), rows, ffn);
   EXPECT_LT(RelErr(out.Download(), want), 1e-6);
+  {  // ffn % 4 != 0: the scalar path
+    const int f = 1001;
+    auto p2 = RandomVec(rng_, size_t(3) * rows * 2 * f, -4, 4);
+    DeviceBuffer<float> dp2(p2), out2(size_t(rows) * f);
+    out2.Poison();
+    CUDA_OK(SwiGlu(dp2.get(), 3, out2.get(), DType::kF32, rows, f, nullptr));
+    std::vector<float> want2(size_t(rows) * f);
+    ref::SwiGlu(p2.data(), 3, want2.data(), rows, f);
+    EXPECT_LT(RelErr(out2.Download(), want2), 1e-6);
+  }
 
   auto lp = RandomVec(rng_, size_t(splits) * rows * vocab, -10, 10);
   lp[5] = lp[777] = 50.f;  // tie in row 0 across splits 0: lowest id wins
