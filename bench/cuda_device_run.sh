@@ -59,8 +59,10 @@ for what in "$@"; do
     ab-1.3b|ab-7b)  # same-process-kind A/B of the kernel switches (env), one JSON per config
       shape=${what#ab-}
       for v in plain augmented; do
-        for cfg in base:LINSPEC_CUDA_ATTN_SPLIT=1,LINSPEC_CUDA_NORM_VEC4=0,LINSPEC_CUDA_SKINNY_BIG_SMEM=0 \
-                   smem48:LINSPEC_CUDA_SKINNY_BIG_SMEM=0 new:LINSPEC_CUDA_GRAPHS=1; do
+        # AB_CONFIGS: "tag:ENV=v,ENV=v tag2:..." (session 5's knobs, e.g.
+        # "new:LINSPEC_CUDA_GRAPHS=1 norow:LINSPEC_CUDA_ROW_CONSUMER_GBPS=0 sw1:LINSPEC_CUDA_SWIGLU_VEC4=0").
+        for cfg in ${AB_CONFIGS:-base:LINSPEC_CUDA_ATTN_SPLIT=1,LINSPEC_CUDA_NORM_VEC4=0,LINSPEC_CUDA_SKINNY_BIG_SMEM=0 \
+                   smem48:LINSPEC_CUDA_SKINNY_BIG_SMEM=0 new:LINSPEC_CUDA_GRAPHS=1}; do
           tag=${cfg%%:*} envs=${cfg#*:}
           echo "== ab $shape-$v $tag ($envs)"
           env ${envs//,/ } timeout 120 /tmp/dev/linspec-cuda-bench --model /tmp/models/$shape-$v \
