@@ -53,6 +53,24 @@ __device__ __forceinline__ float SumSplits(const float* partials, int splits, si
   return s;
 }
 
+// SumSplits for four consecutive columns: p4 = the float4 at `index` of split 0, split_stride4
+// in float4s; the same per-element order and result.
+__device__ __forceinline__ float4 SumSplits4(const float4* p4, int splits, size_t split_stride4) {
+  float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 16
+  for (int i = 0; i < splits; ++i) {
+    const float4 u = p4[i * split_stride4];
+    t.x += u.x;
+    t.y += u.y;
+    t.z += u.z;
+    t.w += u.w;
+  }
+  return t;
+}
+
+// The SwiGLU activation silu(g) * u of a gate and an up value.
+__device__ __forceinline__ float SwiGluAct(float g, float u) { return g / (1.f + expf(-g)) * u; }
+
 __device__ __forceinline__ float WarpSum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

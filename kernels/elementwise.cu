@@ -35,17 +35,8 @@ __device__ __forceinline__ void AddRmsNormVec4(float* xr, const float* partials,
   for (int i = threadIdx.x; i < n4; i += blockDim.x) {
     float4 v = x4[i];
     if (splits > 0) {
-      const float4* p4 = reinterpret_cast<const float4*>(partials + row_off) + i;
-      const size_t stride4 = split_stride / 4;
-      float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 16
-      for (int sp = 0; sp < splits; ++sp) {
-        const float4 u = p4[sp * stride4];
-        t.x += u.x;
-        t.y += u.y;
-        t.z += u.z;
-        t.w += u.w;
-      }
+      const float4 t = detail::SumSplits4(reinterpret_cast<const float4*>(partials + row_off) + i,
+                                          splits, split_stride / 4);
       v = make_float4(v.x + t.x, v.y + t.y, v.z + t.z, v.w + t.w);
       x4[i] = v;
     }
@@ -112,7 +103,7 @@ __global__ void SwiGluKernel(const float* __restrict__ partials, int splits, O* 
     const size_t r = idx / ffn, i = idx - r * ffn;
     const float g = SumSplits(partials, splits, split_stride, r * 2 * ffn + i);
     const float u = SumSplits(partials, splits, split_stride, r * 2 * ffn + ffn + i);
-    out[idx] = FromFloat<O>(g / (1.f + expf(-g)) * u);
+    out[idx] = FromFloat<O>(detail::SwiGluAct(g, u));
   }
 }
 
@@ -129,19 +120,13 @@ __global__ void SwiGlu4Kernel(const float* __restrict__ partials, int splits, O*
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total4;
        idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
     const size_t r = idx / f4, i = idx - r * f4;
-    float4 g = make_float4(0.f, 0.f, 0.f, 0.f), u = g;
-#pragma unroll 8
-    for (int sp = 0; sp < splits; ++sp) {
-      const float4 a = p4[sp * split_stride4 + r * 2 * f4 + i];
-      const float4 b = p4[sp * split_stride4 + r * 2 * f4 + f4 + i];
-      g = make_float4(g.x + a.x, g.y + a.y, g.z + a.z, g.w + a.w);
-      u = make_float4(u.x + b.x, u.y + b.y, u.z + b.z, u.w + b.w);
-    }
+    const float4 g = detail::SumSplits4(p4 + r * 2 * f4 + i, splits, split_stride4);
+    const float4 u = detail::SumSplits4(p4 + r * 2 * f4 + f4 + i, splits, split_stride4);
     O* o = out + idx * 4;
-    o[0] = FromFloat<O>(g.x / (1.f + expf(-g.x)) * u.x);
-    o[1] = FromFloat<O>(g.y / (1.f + expf(-g.y)) * u.y);
-    o[2] = FromFloat<O>(g.z / (1.f + expf(-g.z)) * u.z);
-    o[3] = FromFloat<O>(g.w / (1.f + expf(-g.w)) * u.w);
+    o[0] = FromFloat<O>(detail::SwiGluAct(g.x, u.x));
+    o[1] = FromFloat<O>(detail::SwiGluAct(g.y, u.y));
+    o[2] = FromFloat<O>(detail::SwiGluAct(g.z, u.z));
+    o[3] = FromFloat<O>(detail::SwiGluAct(g.w, u.w));
   }
 }
 

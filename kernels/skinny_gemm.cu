@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int e = 0; e < 8; ++e) {
           const float g = detail::SumSplits(gu, gu_splits, stride, base + e);
           const float u = detail::SumSplits(gu, gu_splits, stride, base + k + e);
-          h[e] = detail::FromFloat<T>(g / (1.f + expf(-g)) * u);
+          h[e] = detail::FromFloat<T>(detail::SwiGluAct(g, u));
         }
         v = *reinterpret_cast<const uint4*>(h);
       } else {
