@@ -89,6 +89,15 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
   return WarpSum(t);
 }
 
+// A 16-byte load of immutable data (weights) that streams past L1.
+__device__ __forceinline__ uint4 LoadStream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
 // 16-byte global -> shared copies that bypass registers (sm_80+): issue, commit a group, wait
 // until at most N groups are pending (for this thread; __syncthreads() for the block's).
 __device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {

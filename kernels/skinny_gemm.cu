@@ -47,13 +47,7 @@ __device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uin
   }
 }
 
-__device__ __forceinline__ uint4 LoadStream(const void* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
+using detail::LoadStream;
 
 // The same load with an L2 eviction policy (createpolicy): evict-first keeps the streamed
 // weights from pushing activations and split-K partials out of L2.

@@ -18,19 +18,6 @@ namespace {
 constexpr int kMaxGraphTokens = 1024;
 constexpr size_t kMaxGraphs = 256;
 
-kernels::FeatureMapKind Kind(FeatureMap f) {
-  switch (f) {
-    case FeatureMap::kL2Norm:
-      return kernels::FeatureMapKind::kL2Norm;
-    case FeatureMap::kElu1:
-      return kernels::FeatureMapKind::kElu1;
-    case FeatureMap::kRelu:
-      return kernels::FeatureMapKind::kRelu;
-    default:
-      return kernels::FeatureMapKind::kIdentity;
-  }
-}
-
 }  // namespace
 
 CudaEngine::~CudaEngine() {
@@ -116,11 +103,13 @@ CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, boo
                    !safe && split > 1,
                    chunked_.num_chunked,
                    static_cast<int>(chunked_.block_seq.size()),
-                   chunked_.num_decode};
+                   chunked_.num_decode,
+                   MegaEligible(plan, logits, sample)};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
 absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
+  if (shape.mega) return EnqueueMega(shape);
   const ModelConfig& c = config_;
   const int n = shape.tokens, hid = c.hidden_size, h = c.num_attention_heads,
             kvh = c.num_key_value_heads, d = c.head_dim, ffn = c.intermediate_size;
@@ -167,7 +156,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.qkv_splits = splits;
     p.qkv_rows = n;
     p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
-    p.feature_map = Kind(c.linear_attention.feature_map);
+    p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;
     p.step_async_ring = step_async_ring_;
@@ -269,6 +258,7 @@ absl::Status CudaEngine::Forward(absl::Span<const SeqChunk> chunks, const Forwar
   const StepShape shape = ShapeOf(plan, options.want_logits, sample);
   RETURN_IF_ERROR(Fail(UploadPlan(plan, sample)));
   RETURN_IF_ERROR(Fail(LaunchStep(shape)));
+  mega_steps_ += shape.mega ? 1 : 0;
   const size_t rows = plan.num_rows, vocab = config_.vocab_size;
   RETURN_IF_ERROR(Fail(CudaStatus(
       cudaMemcpyAsync(argmax_host_.get(), argmax_.get(), rows * 4, cudaMemcpyDeviceToHost, stream_),

@@ -25,8 +25,22 @@
 #include "engine/engine.h"
 #include "engine/weights.h"
 #include "kernels/dtype.h"
+#include "kernels/qkv_epilogue.h"
 
 namespace linspec::engine::cuda {
+
+inline kernels::FeatureMapKind KernelFeatureMap(FeatureMap f) {
+  switch (f) {
+    case FeatureMap::kL2Norm:
+      return kernels::FeatureMapKind::kL2Norm;
+    case FeatureMap::kElu1:
+      return kernels::FeatureMapKind::kElu1;
+    case FeatureMap::kRelu:
+      return kernels::FeatureMapKind::kRelu;
+    default:
+      return kernels::FeatureMapKind::kIdentity;
+  }
+}
 
 class CudaEngine final : public Engine {
  public:
@@ -57,6 +71,8 @@ class CudaEngine final : public Engine {
                                   absl::Span<const ChunkSampling> sampling = {});
 
   void set_use_graphs(bool on) { use_graphs_ = on; }
+  // Steps run by the one-kernel decode path (kernels::DecodeMegakernel) so far (tests).
+  int64_t mega_steps() const { return mega_steps_; }
 
  private:
   struct LayerWeights {
@@ -88,11 +104,12 @@ class CudaEngine final : public Engine {
     // Sequences (the first ones of the uploaded order) taken by the read-only decode kernel
     // (kernels::LinearAttentionDecode).
     int decode_seqs;
+    bool mega;  // the whole step is kernels::DecodeMegakernel
     bool operator<(const StepShape& o) const {
       return std::tie(tokens, seqs, rows, logits, attn_split, sample, defer_ring, chunked_seqs,
-                      chunked_blocks, decode_seqs) <
+                      chunked_blocks, decode_seqs, mega) <
              std::tie(o.tokens, o.seqs, o.rows, o.logits, o.attn_split, o.sample, o.defer_ring,
-                      o.chunked_seqs, o.chunked_blocks, o.decode_seqs);
+                      o.chunked_seqs, o.chunked_blocks, o.decode_seqs, o.mega);
     }
   };
 
@@ -119,6 +136,11 @@ class CudaEngine final : public Engine {
   static size_t ChunkTablesOffset(int tokens, int seqs);
   static size_t SampleMetaOffset(int tokens, int seqs);
   absl::Status EnqueueStep(const StepShape& shape);
+  // The one-kernel decode step (cuda_engine_mega.cc): whether the plan can take it, the
+  // per-layer table it reads, and its launch.
+  bool MegaEligible(const StepPlan& plan, bool logits, bool sample) const;
+  absl::Status SetUpMegakernel();
+  absl::Status EnqueueMega(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);
   absl::Status CheckSlot(SlotId slot) const;
   absl::Status Fail(absl::Status s);
@@ -139,6 +161,11 @@ class CudaEngine final : public Engine {
   bool decode_folds_ = true;  // LINSPEC_CUDA_DECODE_FOLD=0: folding sequences take the step kernel
   int decode_stages_ = 0;     // LINSPEC_CUDA_DECODE_STAGES: LinearAttentionParams::decode_stages
   bool step_async_ring_ = true;  // LINSPEC_CUDA_STEP_ASYNC_RING=0: plain ring loads (A/B)
+  // Decode steps of up to this many one-token sequences run as kernels::DecodeMegakernel where
+  // the model allows it (LINSPEC_CUDA_MEGA, default 1; 0: never; see cuda_engine_mega.cc).
+  int mega_max_rows_ = 0;
+  int64_t mega_steps_ = 0;
+  DeviceMemory mega_layers_, mega_scratch_;  // [layers] MegaLayer; argmax keys + barrier
   int64_t slot_bytes_ = 0;
   int64_t weight_bytes_ = 0;
   bool healthy_ = true;

@@ -113,6 +113,7 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   RETURN_IF_ERROR(AllocateSlots(options.num_slots));
   RETURN_IF_ERROR(AllocateStepBuffers());
   RETURN_IF_ERROR(TuneGemms());
+  RETURN_IF_ERROR(SetUpMegakernel());
   LINSPEC_CUDA_RETURN(cudaStreamSynchronize(stream_));
   return absl::OkStatus();
 }

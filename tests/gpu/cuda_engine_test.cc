@@ -208,6 +208,78 @@ TEST_P(CudaEngineTest, GraphsMatchEager) {
   }
 }
 
+// The one-kernel decode step (kernels::DecodeMegakernel) against the layer-by-layer kernels
+// (LINSPEC_CUDA_MEGA=0) in bf16: teacher-forced greedy tokens over batches of 1..4 one-token
+// steps (with folds every 16 tokens), and every few rounds a step with logits (which takes the
+// layer path on both engines) compares the slots the two paths left behind. Models it cannot
+// run (augmented, normalized) never take it.
+void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng) {
+  setenv("LINSPEC_CUDA_MEGA", "0", 1);
+  auto layer = MakeCuda(dir, 4, 4, "bf16");
+  setenv("LINSPEC_CUDA_MEGA", "4", 1);  // batches of 1..4
+  auto mega = MakeCuda(dir, 4, 4, "bf16");
+  unsetenv("LINSPEC_CUDA_MEGA");
+  ASSERT_TRUE(layer && mega);
+  const int vocab = mega->config().vocab_size;
+  std::vector<TokenId> next(4);
+  for (int s = 0; s < 4; ++s) {
+    const auto prompt = RandomTokens(rng, 1 + rng() % 20, vocab);
+    ForwardResult a = Fwd(*layer, {{s, prompt, false, false}});
+    Fwd(*mega, {{s, prompt, false, false}});
+    next[s] = a.argmax[0];
+  }
+  int same = 0, total = 0, light_steps = 0;
+  for (int round = 0; round < 48; ++round) {
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    const int batch = 1 + round % 4;
+    const bool logits = round % 8 == 7;
+    std::vector<std::vector<TokenId>> toks(batch);
+    std::vector<SeqChunk> chunks;
+    for (int s = 0; s < batch; ++s) {
+      toks[s] = {next[s]};
+      chunks.push_back({s, toks[s], false, logits});
+    }
+    ForwardOptions opts;
+    opts.want_logits = logits;  // the megakernel takes steps that want no logits
+    ForwardResult a, b;
+    ASSERT_TRUE(layer->Forward(chunks, opts, &a).ok());
+    ASSERT_TRUE(mega->Forward(chunks, opts, &b).ok());
+    ASSERT_EQ(a.num_rows, batch);
+    ASSERT_EQ(b.num_rows, batch);
+    light_steps += logits ? 0 : 1;
+    for (int s = 0; s < batch; ++s) {
+      if (logits) {
+        EXPECT_TRUE(RowsClose(Row(b, s), Row(a, s), 2e-2)) << "slot " << s;
+        EXPECT_TRUE(SameGreedy(Row(b, s), Row(a, s), 2e-2)) << "slot " << s;
+      } else {
+        same += a.argmax[s] == b.argmax[s];
+        ++total;
+      }
+      next[s] = a.argmax[s];
+    }
+  }
+  EXPECT_EQ(layer->mega_steps(), 0);
+  if (!eligible) {
+    EXPECT_EQ(mega->mega_steps(), 0);
+    return;
+  }
+  EXPECT_EQ(mega->mega_steps(), light_steps);
+  std::printf("megakernel vs layer kernels: %d/%d greedy tokens identical\n", same, total);
+  EXPECT_GE(same, total * 9 / 10);
+}
+
+TEST_P(CudaEngineTest, MegakernelMatchesLayerKernels) {
+  const bool eligible = options_.variant == tools::ModelVariant::kPlain && !options_.normalize;
+  CheckMegakernel(dir_.path(), eligible, rng_);
+  if (eligible) {  // grouped queries: 2 query heads per kv head
+    TempDir gqa;
+    tools::RandomModelOptions o = options_;
+    o.num_kv_heads = 2;
+    ASSERT_TRUE(tools::WriteRandomModel(gqa.path(), o).ok());
+    CheckMegakernel(gqa.path(), true, rng_);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, CudaEngineTest, ::testing::ValuesIn(AllVariants()),
                          [](const auto& info) { return info.param.name; });
 

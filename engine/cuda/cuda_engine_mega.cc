@@ -1,0 +1,99 @@
+// CudaEngine's one-kernel decode path (kernels::DecodeMegakernel): eligibility, the per-layer
+// table the kernel reads, and its launch.
+#include <cstdlib>
+#include <vector>
+
+#include "common/status_macros.h"
+#include "engine/cuda/cuda_engine.h"
+#include "kernels/decode_megakernel.h"
+
+namespace linspec::engine::cuda {
+
+// LINSPEC_CUDA_MEGA=<rows> (0..kernels::kMegaMaxRows) caps the decode steps the megakernel
+// takes; default 1: on the H100 (1.3B plain) it beats the layer kernels at one row (1.40 vs
+// 1.50 ms) and loses at 2..4 (bench/cuda_notes.md, session 6). Plain attention without a
+// normalizer, 16-bit weights only.
+absl::Status CudaEngine::SetUpMegakernel() {
+  const ModelConfig& c = config_;
+  mega_max_rows_ = 1;
+  if (const char* e = std::getenv("LINSPEC_CUDA_MEGA"); e && *e) {
+    mega_max_rows_ = std::clamp(std::atoi(e), 0, kernels::kMegaMaxRows);
+  }
+  bool ok = wdtype_ != kernels::DType::kF32 && !c.augmented() && !c.linear_attention.normalize &&
+            kernels::MegaShapeSupported(c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
+                                        c.head_dim, c.intermediate_size);
+  for (const LayerWeights& L : layers_) ok = ok && L.conv == nullptr;
+  if (!ok) mega_max_rows_ = 0;
+  if (mega_max_rows_ == 0) return absl::OkStatus();
+  std::vector<kernels::MegaLayer> table(layers_.size());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LayerWeights& L = layers_[l];
+    table[l] = {L.qkv,
+                L.o,
+                L.gate_up,
+                L.down,
+                L.in_norm,
+                L.post_norm,
+                slots_[l].state,
+                slots_[l].ring_k,
+                slots_[l].ring_v,
+                L.gamma};
+  }
+  RETURN_IF_ERROR(mega_layers_.Allocate(table.size() * sizeof(kernels::MegaLayer), "mega table"));
+  LINSPEC_CUDA_RETURN(cudaMemcpy(mega_layers_.get(), table.data(),
+                                 table.size() * sizeof(kernels::MegaLayer),
+                                 cudaMemcpyHostToDevice));
+  // argmax keys [kMegaMaxRows] u64, then the barrier counter.
+  RETURN_IF_ERROR(mega_scratch_.Allocate(kernels::kMegaMaxRows * 8 + 16, "mega scratch"));
+  return absl::OkStatus();
+}
+
+bool CudaEngine::MegaEligible(const StepPlan& plan, bool logits, bool sample) const {
+  if (logits || sample || plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ ||
+      plan.num_tokens != plan.num_seqs) {
+    return false;
+  }
+  for (const kernels::LinearAttentionSeq& s : plan.seqs) {
+    if (!kernels::DecodeFastPathOk(s, 0, config_.num_attention_heads,
+                                   config_.num_key_value_heads)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
+  const ModelConfig& c = config_;
+  kernels::MegaParams p;
+  p.rows = shape.seqs;
+  p.hidden = c.hidden_size;
+  p.heads = c.num_attention_heads;
+  p.kv_heads = c.num_key_value_heads;
+  p.head_dim = c.head_dim;
+  p.ffn = c.intermediate_size;
+  p.vocab = c.vocab_size;
+  p.num_layers = static_cast<int>(layers_.size());
+  p.ring_size = ring_size_;
+  p.eps = c.rms_norm_eps;
+  p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
+  p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
+  p.layers = mega_layers_.get<kernels::MegaLayer>();
+  p.embed = embed_;
+  p.lm_head = lm_head_;
+  p.final_norm = final_norm_;
+  p.tokens = meta_.get<int32_t>();
+  p.seqs = reinterpret_cast<const kernels::LinearAttentionSeq*>(
+      meta_.get<char>() + Align(3 * size_t(shape.tokens) * 4));
+  p.residual = x_.get<float>();
+  p.qkv = part_.get<float>();
+  p.attn = attn_.get();
+  p.mlp = hbuf_.get();
+  p.argmax_keys = mega_scratch_.get<unsigned long long>();
+  p.barrier =
+      reinterpret_cast<unsigned int*>(mega_scratch_.get<char>() + kernels::kMegaMaxRows * 8);
+  p.argmax_out = argmax_.get<int32_t>();
+  LINSPEC_CUDA_RETURN(kernels::DecodeMegakernel(p, wdtype_, gemm_->num_sms(), stream_));
+  return absl::OkStatus();
+}
+
+}  // namespace linspec::engine::cuda

@@ -1,0 +1,463 @@
+// DecodeMegakernel: see decode_megakernel.h. One block of kThreads per multiprocessor; every
+// phase spreads its work over all warps of the grid, and GridSync separates the phases.
+// Data written by another block during the launch is read with __ldcg (from L2).
+#include <algorithm>
+
+#include "kernels/decode_megakernel.h"
+#include "kernels/device_common.cuh"
+#include "kernels/qkv_math.cuh"
+
+namespace linspec::kernels {
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr int kColBlock = 16;                     // attention: v columns per work item
+constexpr int kRowGroups = kThreads / kColBlock;  // attention: S row groups per work item
+constexpr int kMaxSRows = 128 / kRowGroups;       // S entries per thread (head_dim <= 128)
+
+// Grid-wide barrier over a counter that every block raises once per barrier (zero at launch;
+// barrier number `epoch` completes at epoch * gridDim.x). Measured on the H100: faster than
+// per-block flags polled by one thread per block (1.48 vs 1.54 ms per 1.3B step).
+__device__ __forceinline__ void GridSync(unsigned int* counter, unsigned int& epoch) {
+  __syncthreads();
+  ++epoch;
+  if (threadIdx.x == 0) {
+    const unsigned int target = epoch * gridDim.x;
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+    unsigned int v;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
+    } while (v < target);
+  }
+  __syncthreads();
+}
+
+template <typename T>
+__device__ __forceinline__ float2 Unpack2(uint32_t w) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w));
+  } else {
+    return __half22float2(*reinterpret_cast<const __half2*>(&w));
+  }
+}
+
+// acc + the dot product of 8 weights and 8 activations (both packed dtype T).
+template <typename T>
+__device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc) {
+  const uint32_t ws[4] = {w.x, w.y, w.z, w.w}, xv[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 a = Unpack2<T>(ws[i]), b = Unpack2<T>(xv[i]);
+    acc = fmaf(a.x, b.x, acc);
+    acc = fmaf(a.y, b.y, acc);
+  }
+  return acc;
+}
+
+// Shared memory: the activations of the widest GEMV input (or the attention step's buffers),
+// then kWarps weight rings.
+__host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
+  const size_t d = p.head_dim, q = p.heads / p.kv_heads;
+  const size_t attention =
+      sizeof(float) * ((q + 2) * d + q * d + kPlainSegment * d + kPlainSegment * kColBlock + d +
+                       q * kPlainSegment + q * kRowGroups * kColBlock);
+  size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
+  if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
+  const size_t acts = kMegaMaxRows * widest * 2;
+  return ((acts > attention ? acts : attention) + 15) / 16 * 16;
+}
+
+// The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
+// o, gate/up, down; then the LM head) whose rows the grid's warps share round-robin (warp gw
+// takes rows gw, gw + nw, ...; gate/up: index f takes gate row f and up row ffn + f). Weights
+// never depend on the step, so the warp streams its rows of every phase, in order, through a
+// private shared-memory ring of kStages batches (kB 16-byte chunks per lane) by cp.async,
+// kStages - 1 batches ahead of the consumer: across phase ends and the grid barriers too, so
+// the next phase's first weights arrive while the barrier and the activations are awaited.
+// Each lane copies and reads back only its own chunks (no warp synchronization).
+constexpr int kStages = 4;
+constexpr int kB = 4;
+constexpr int kBatchUnits = kB * 32;  // uint4 per batch per warp
+constexpr size_t kRingBytes = size_t{kWarps} * kStages * kBatchUnits * 16;
+
+template <typename T>
+struct WeightStream {
+  const MegaParams* p;
+  uint4* ring;  // [kStages][kBatchUnits] of this warp
+  int gw, nw;
+  int phase, last_phase;  // 4 per layer, then the LM head
+  int f, half, c0;        // the next batch to ask for
+  const T* w;
+  int rows, k8, pair;  // the phase's row count (gate/up: indices), k / 8, up-row offset
+  unsigned int issued, consumed;
+
+  __device__ __forceinline__ void SetPhase() {
+    const int ffn = p->ffn, H = p->hidden;
+    const int nqkv = (p->heads + 2 * p->kv_heads) * p->head_dim, hd = p->heads * p->head_dim;
+    if (phase == last_phase) {
+      w = static_cast<const T*>(p->lm_head), rows = p->vocab, k8 = H / 8, pair = 0;
+      return;
+    }
+    const MegaLayer& L = p->layers[phase >> 2];
+    switch (phase & 3) {
+      case 0:
+        w = static_cast<const T*>(L.qkv), rows = nqkv, k8 = H / 8, pair = 0;
+        break;
+      case 1:
+        w = static_cast<const T*>(L.o), rows = H, k8 = hd / 8, pair = 0;
+        break;
+      case 2:
+        w = static_cast<const T*>(L.gate_up), rows = ffn, k8 = H / 8, pair = ffn;
+        break;
+      default:
+        w = static_cast<const T*>(L.down), rows = H, k8 = ffn / 8, pair = 0;
+        break;
+    }
+  }
+  // Moves to the first phase (from `phase` on) in which this warp has rows.
+  __device__ __forceinline__ void SkipEmpty() {
+    while (phase <= last_phase) {
+      SetPhase();
+      if (gw < rows) return;
+      ++phase;
+    }
+  }
+  __device__ __forceinline__ void Init(const MegaParams* params, uint4* smem_ring) {
+    p = params;
+    const int warp = threadIdx.x >> 5;
+    ring = smem_ring + warp * kStages * kBatchUnits;
+    gw = blockIdx.x * kWarps + warp, nw = gridDim.x * kWarps;
+    phase = 0, last_phase = 4 * p->num_layers;
+    f = gw, half = 0, c0 = 0, issued = 0, consumed = 0;
+    SkipEmpty();
+    for (int i = 0; i < kStages - 1; ++i) Issue();
+  }
+  // Asks for the next batch (an empty group once the step's weights are all asked for).
+  __device__ __forceinline__ void Issue() {
+    if (phase <= last_phase) {
+      const int lane = threadIdx.x & 31;
+      const uint4* src =
+          reinterpret_cast<const uint4*>(w + static_cast<size_t>(f + half * pair) * k8 * 8);
+      uint4* dst = ring + (issued % kStages) * kBatchUnits;
+#pragma unroll
+      for (int b = 0; b < kB; ++b) {
+        const int c = c0 + b * 32 + lane;
+        detail::CpAsync16(dst + b * 32 + lane, src + min(c, k8 - 1), c < k8);
+      }
+      ++issued;
+      c0 += 32 * kB;
+      if (c0 >= k8) {
+        c0 = 0;
+        if (pair > 0 && half == 0) {
+          half = 1;
+        } else {
+          half = 0;
+          f += nw;
+          if (f >= rows) {
+            ++phase;
+            f = gw;
+            SkipEmpty();
+          }
+        }
+      }
+    }
+    detail::CpAsyncCommit();
+  }
+  // The current phase (the consumer's): kR rows per index (2: gate/up), times xs [m, k];
+  // store(index, acc[kR][kMegaMaxRows]) on lane 0.
+  template <int kR, typename Store>
+  __device__ __forceinline__ void Consume(int n, int k, const uint4* xs, int m, Store&& store) {
+    const int lane = threadIdx.x & 31, kk8 = k / 8;
+    for (int idx = gw; idx < n; idx += nw) {
+      float acc[kR][kMegaMaxRows];
+#pragma unroll
+      for (int q = 0; q < kR; ++q)
+#pragma unroll
+        for (int r = 0; r < kMegaMaxRows; ++r) acc[q][r] = 0.f;
+#pragma unroll
+      for (int q = 0; q < kR; ++q) {
+        for (int cc = 0; cc < kk8; cc += 32 * kB) {
+          detail::CpAsyncWait<kStages - 2>();
+          const uint4* slot = ring + (consumed % kStages) * kBatchUnits;
+#pragma unroll
+          for (int b = 0; b < kB; ++b) {
+            const int c = cc + b * 32 + lane;
+            if (c >= kk8) break;
+            const uint4 wv = slot[b * 32 + lane];
+#pragma unroll
+            for (int r = 0; r < kMegaMaxRows; ++r) {
+              if (r >= m) break;
+              acc[q][r] = Dot8<T>(wv, xs[r * kk8 + c], acc[q][r]);
+            }
+          }
+          ++consumed;
+          Issue();
+        }
+      }
+#pragma unroll
+      for (int q = 0; q < kR; ++q)
+#pragma unroll
+        for (int r = 0; r < kMegaMaxRows; ++r) acc[q][r] = detail::WarpSum(acc[q][r]);
+      if (lane == 0) store(idx, acc);
+    }
+  }
+};
+
+// xs[r, :] = residual[r, :] * rsqrt(mean(residual[r, :]^2) + eps) * weight, as AddRmsNorm; one
+// pass over the residual (dim <= kNormVec * 4 * kThreads).
+constexpr int kNormVec = 4;
+template <typename T>
+__device__ __forceinline__ void NormRows(const float* residual, const float* weight, T* xs, int m,
+                                         int dim, float eps, float* scratch) {
+  const int n4 = dim / 4;
+  for (int r = 0; r < m; ++r) {
+    const float4* x4 = reinterpret_cast<const float4*>(residual + static_cast<size_t>(r) * dim);
+    float4 v[kNormVec];
+    float ss = 0.f;
+#pragma unroll
+    for (int u = 0; u < kNormVec; ++u) {
+      const int i = threadIdx.x + u * kThreads;
+      v[u] = i < n4 ? __ldcg(x4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+      ss += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
+    }
+    const float inv = rsqrtf(detail::BlockSum(ss, scratch) / dim + eps);
+#pragma unroll
+    for (int u = 0; u < kNormVec; ++u) {
+      const int i = threadIdx.x + u * kThreads;
+      if (i >= n4) break;
+      T* o = xs + static_cast<size_t>(r) * dim + 4 * i;
+      o[0] = detail::FromFloat<T>(v[u].x * inv * weight[4 * i]);
+      o[1] = detail::FromFloat<T>(v[u].y * inv * weight[4 * i + 1]);
+      o[2] = detail::FromFloat<T>(v[u].z * inv * weight[4 * i + 2]);
+      o[3] = detail::FromFloat<T>(v[u].w * inv * weight[4 * i + 3]);
+    }
+  }
+  __syncthreads();
+}
+
+// xs = src [m, dim] (dtype T, written by other blocks).
+__device__ __forceinline__ void CopyRows(const void* src, uint4* xs, int m, int dim, int elem) {
+  const uint4* s = static_cast<const uint4*>(src);
+  const int n = m * dim * elem / 16;
+  for (int i = threadIdx.x; i < n; i += kThreads) xs[i] = __ldcg(s + i);
+  __syncthreads();
+}
+
+// One (sequence, kv head, 16-column block) of the plain decode step, as LinearAttentionDecode
+// computes it: o = gamma * (q.S + sum over the window of (q.k^_i) v_i), the new token's k^/v
+// into the ring, and S += the window's k^ (x) v when the committed token completes its group.
+template <typename T>
+__device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm) {
+  const int D = p.head_dim, qpk = p.heads / p.kv_heads, ncb = D / kColBlock;
+  const int s = item / (p.kv_heads * ncb), rem = item - s * (p.kv_heads * ncb);
+  const int h = rem / ncb, c0 = (rem - h * ncb) * kColBlock;
+  const LinearAttentionSeq sq = p.seqs[s];
+  const int row = sq.token_offset;
+  const int len = sq.start_pos + 1 - sq.fold_pos;  // the window, the new token last
+  const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
+  float* raw = sm;                               // [qpk + 2][D] projections of this head
+  float* qs = raw + (qpk + 2) * D;               // [qpk][D]
+  float* ks = qs + qpk * D;                      // [kPlainSegment][D] the window's k^
+  float* vs = ks + kPlainSegment * D;            // [kPlainSegment][kColBlock] its v columns
+  float* vnew = vs + kPlainSegment * kColBlock;  // [D]
+  float* ws = vnew + D;                          // [qpk][kPlainSegment]
+  float* red = ws + qpk * kPlainSegment;         // [qpk][kRowGroups][kColBlock]
+  const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
+  const size_t ring_stride = static_cast<size_t>(p.kv_heads) * D;
+  float* sbase = L.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D;
+
+  // Slot contents (written by earlier launches) first: the window's ring rows and S entries.
+  for (int idx = t; idx < (len - 1) * D; idx += kThreads) {
+    const int r = idx / D, c = idx - r * D;
+    ks[idx] = L.ring_k[ring_base + ((sq.fold_pos + r) % p.ring_size) * ring_stride + c];
+  }
+  for (int idx = t; idx < (len - 1) * kColBlock; idx += kThreads) {
+    const int r = idx / kColBlock, c = idx - r * kColBlock;
+    vs[idx] = L.ring_v[ring_base + ((sq.fold_pos + r) % p.ring_size) * ring_stride + c0 + c];
+  }
+  float sv[kMaxSRows];
+#pragma unroll
+  for (int u = 0; u < kMaxSRows; ++u) {
+    const int i = rg + u * kRowGroups;
+    sv[u] = i < D ? sbase[static_cast<size_t>(i) * D + c0 + j] : 0.f;
+  }
+  // This step's q, k and v of the head (the QKV phase's output).
+  const int nqkv = (p.heads + 2 * p.kv_heads) * D;
+  const float* src = p.qkv + static_cast<size_t>(row) * nqkv;
+  for (int idx = t; idx < (qpk + 2) * D; idx += kThreads) {
+    const int which = idx / D, c = idx - which * D;
+    const int head = which < qpk    ? h * qpk + which
+                     : which == qpk ? p.heads + h
+                                    : p.heads + p.kv_heads + h;
+    raw[idx] = __ldcg(src + static_cast<size_t>(head) * D + c);
+  }
+  __syncthreads();
+  if (warp < qpk + 2) {  // RoPE and the feature map, as QkvEpilogue
+    float* dst = warp < qpk ? qs + warp * D : warp == qpk ? ks + (len - 1) * D : vnew;
+    detail::EpilogueHeadWarp(raw + warp * D, 1, 0, 0, D, warp > qpk, sq.start_pos, p.inv_freq,
+                             p.feature_map, dst, lane);
+  }
+  __syncthreads();
+  if (t < kColBlock) vs[(len - 1) * kColBlock + t] = vnew[c0 + t];
+  for (int pr = warp; pr < qpk * len; pr += kWarps) {  // window weights q.k^ (plain)
+    const int qi = pr / len, si = pr - qi * len;
+    float dot = 0.f;
+    for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
+    dot = detail::WarpSum(dot);
+    if (lane == 0) ws[qi * kPlainSegment + si] = dot;
+  }
+  for (int qi = 0; qi < qpk; ++qi) {  // q.S over this thread's rows
+    float a = 0.f;
+#pragma unroll
+    for (int u = 0; u < kMaxSRows; ++u) {
+      const int i = rg + u * kRowGroups;
+      if (i < D) a += qs[qi * D + i] * sv[u];
+    }
+    red[(qi * kRowGroups + rg) * kColBlock + j] = a;
+  }
+  __syncthreads();
+  if (t < qpk * kColBlock) {
+    const int qi = t / kColBlock, jj = t - qi * kColBlock;
+    float acc = 0.f;
+    for (int g = 0; g < kRowGroups; ++g) acc += red[(qi * kRowGroups + g) * kColBlock + jj];
+    for (int si = 0; si < len; ++si) acc += ws[qi * kPlainSegment + si] * vs[si * kColBlock + jj];
+    const size_t o = (static_cast<size_t>(row) * p.heads + h * qpk + qi) * D + c0 + jj;
+    static_cast<T*>(p.attn)[o] = detail::FromFloat<T>(acc * L.gamma);
+  }
+  if (t < kColBlock) {  // the new token's k^ / v columns into the ring
+    const size_t dst = ring_base + (sq.start_pos % p.ring_size) * ring_stride + c0 + t;
+    L.ring_k[dst] = ks[(len - 1) * D + c0 + t];
+    L.ring_v[dst] = vnew[c0 + t];
+  }
+  if (sq.commit_pos == sq.start_pos + 1 && (sq.start_pos + 1) % kPlainSegment == 0) {
+#pragma unroll
+    for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
+      const int i = rg + u * kRowGroups;
+      if (i >= D) break;
+      float v = sv[u];
+      for (int si = 0; si < len; ++si) v += ks[si * D + i] * vs[si * kColBlock + j];
+      sbase[static_cast<size_t>(i) * D + c0 + j] = v;
+    }
+  }
+}
+
+__device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
+  unsigned int u = __float_as_uint(v);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // orders as the floats do
+  return (static_cast<unsigned long long>(u) << 32) | (0xffffffffu - static_cast<unsigned>(idx));
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant__ MegaParams p) {
+  extern __shared__ uint4 smem4[];
+  __shared__ float scratch[32];
+  __shared__ unsigned long long best_sm[kWarps][kMegaMaxRows];
+  T* xs = reinterpret_cast<T*>(smem4);
+  const int m = p.rows, H = p.hidden, D = p.head_dim, t = threadIdx.x;
+  const int nqkv = (p.heads + 2 * p.kv_heads) * D, hd = p.heads * D;
+  unsigned int epoch = 0;
+  if (blockIdx.x == 0) {
+    const T* embed = static_cast<const T*>(p.embed);
+    for (int idx = t; idx < m * H; idx += kThreads) {
+      const int r = idx / H;
+      p.residual[idx] = detail::ToFloat(embed[static_cast<size_t>(p.tokens[r]) * H + idx - r * H]);
+    }
+    if (t < m) p.argmax_keys[t] = 0ull;
+  }
+  WeightStream<T> ws;
+  ws.Init(&p, smem4 + ActivationSmemBytes(p) / 16);
+  GridSync(p.barrier, epoch);
+  for (int l = 0; l < p.num_layers; ++l) {
+    const MegaLayer L = p.layers[l];
+    NormRows<T>(p.residual, L.in_norm, xs, m, H, p.eps, scratch);
+    ws.template Consume<1>(nqkv, H, smem4, m, [&](int row, const float(&a)[1][kMegaMaxRows]) {
+      for (int r = 0; r < m; ++r) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
+    });
+    GridSync(p.barrier, epoch);
+    for (int item = blockIdx.x; item < m * p.kv_heads * (D / kColBlock); item += gridDim.x) {
+      AttentionItem<T>(p, L, item, reinterpret_cast<float*>(smem4));
+      __syncthreads();
+    }
+    GridSync(p.barrier, epoch);
+    CopyRows(p.attn, smem4, m, hd, sizeof(T));
+    auto add_residual = [&](int row, const float(&a)[1][kMegaMaxRows]) {
+      for (int r = 0; r < m; ++r) {
+        float* x = p.residual + static_cast<size_t>(r) * H + row;
+        *x = __ldcg(x) + a[0][r];
+      }
+    };
+    ws.template Consume<1>(H, hd, smem4, m, add_residual);
+    GridSync(p.barrier, epoch);
+    NormRows<T>(p.residual, L.post_norm, xs, m, H, p.eps, scratch);
+    ws.template Consume<2>(p.ffn, H, smem4, m, [&](int row, const float(&a)[2][kMegaMaxRows]) {
+      T* out = static_cast<T*>(p.mlp);
+      for (int r = 0; r < m; ++r) {
+        out[static_cast<size_t>(r) * p.ffn + row] =
+            detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
+      }
+    });
+    GridSync(p.barrier, epoch);
+    CopyRows(p.mlp, smem4, m, p.ffn, sizeof(T));
+    ws.template Consume<1>(H, p.ffn, smem4, m, add_residual);
+    GridSync(p.barrier, epoch);
+  }
+  NormRows<T>(p.residual, p.final_norm, xs, m, H, p.eps, scratch);
+  unsigned long long best[kMegaMaxRows] = {};  // lane 0's best key per row
+  ws.template Consume<1>(p.vocab, H, smem4, m, [&](int row, const float(&a)[1][kMegaMaxRows]) {
+    for (int r = 0; r < m; ++r) best[r] = max(best[r], ArgmaxKey(a[0][r], row));
+  });
+  detail::CpAsyncWait<0>();
+  const int warp = t >> 5, lane = t & 31;
+  if (lane == 0) {
+    for (int r = 0; r < kMegaMaxRows; ++r) best_sm[warp][r] = best[r];
+  }
+  __syncthreads();
+  if (t < m) {
+    unsigned long long b = 0;
+    for (int w = 0; w < kWarps; ++w) b = max(b, best_sm[w][t]);
+    atomicMax(p.argmax_keys + t, b);
+  }
+  GridSync(p.barrier, epoch);
+  if (blockIdx.x == 0 && t < m) {
+    const unsigned long long key = __ldcg(p.argmax_keys + t);
+    p.argmax_out[t] = static_cast<int32_t>(0xffffffffu - static_cast<unsigned>(key & 0xffffffffu));
+  }
+}
+
+}  // namespace
+
+bool MegaShapeSupported(int hidden, int heads, int kv_heads, int head_dim, int ffn) {
+  return (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128) &&
+         hidden % 8 == 0 && hidden <= kNormVec * 4 * kThreads && ffn % 8 == 0 && kv_heads > 0 &&
+         heads % kv_heads == 0 && heads / kv_heads <= kDecodeMaxQueryHeads;
+}
+
+size_t MegaSmemBytes(const MegaParams& p) { return ActivationSmemBytes(p) + kRingBytes; }
+
+cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
+  if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
+      !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn)) {
+    return cudaErrorInvalidValue;
+  }
+  cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);
+  if (e != cudaSuccess) return e;
+  const size_t smem = MegaSmemBytes(p);
+  auto* kernel = dtype == DType::kBF16 ? MegaKernel<__nv_bfloat16> : MegaKernel<__half>;
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeCooperative;
+  attr[0].val.cooperative = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(blocks);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, p);
+}
+
+}  // namespace linspec::kernels

@@ -1,0 +1,82 @@
+// The one-kernel decode step for small batches (DESIGN.md §6): embedding, every layer (RMSNorm,
+// QKV projection, RoPE + feature map, the linear-attention decode step with its ring write and
+// fold, o projection + residual, RMSNorm, gate/up projection + SwiGLU, down projection +
+// residual), the final norm, the LM head and the greedy argmax, in one persistent launch of one
+// block per multiprocessor. Phases are separated by grid-wide barriers instead of kernel
+// boundaries, so a step of a latency-bound batch (B <= kMegaMaxRows) pays ~5 barriers per layer
+// instead of ~8 dependent launches, and each projection is a GEMV whose rows are spread over
+// every warp of the device with full-length dot products (no split-K partials).
+//
+// Scope: plain linear attention (no local groups, no conv, no normalizer), bf16 or fp16
+// weights, one new token per sequence that DecodeFastPathOk admits, greedy tokens only (no
+// logits, no sampling). Same math and the same slot updates (S on a completed group, ring row
+// of the new token) as the layer-by-layer path (LinearAttentionDecode and friends); only the
+// order of fp32 sums differs. The engine takes it for one-sequence steps by default
+// (LINSPEC_CUDA_MEGA): on the H100 it beats the layer kernels there, not at 2..4 rows.
+#ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
+#define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "kernels/linear_attention.h"
+#include "kernels/qkv_epilogue.h"
+
+namespace linspec::kernels {
+
+inline constexpr int kMegaMaxRows = 4;
+
+// One layer's weights (dtype of the step) and slot arrays (fp32), as LinearAttentionParams.
+struct MegaLayer {
+  const void* qkv = nullptr;      // [(heads + 2 kv_heads) * head_dim, hidden]
+  const void* o = nullptr;        // [hidden, heads * head_dim]
+  const void* gate_up = nullptr;  // [2 * ffn, hidden]: gate rows, then up rows
+  const void* down = nullptr;     // [hidden, ffn]
+  const float* in_norm = nullptr;
+  const float* post_norm = nullptr;
+  float* state = nullptr;
+  float* ring_k = nullptr;
+  float* ring_v = nullptr;
+  float gamma = 1.f;
+};
+
+struct MegaParams {
+  int rows = 0;  // sequences, one token each; <= kMegaMaxRows
+  int hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0, num_layers = 0;
+  int ring_size = 0;
+  float eps = 1e-5f;
+  FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
+  const double* inv_freq = nullptr;   // [head_dim / 2]; null: no RoPE
+  const MegaLayer* layers = nullptr;  // device [num_layers]
+  const void* embed = nullptr;        // [vocab, hidden]
+  const void* lm_head = nullptr;      // [vocab, hidden]
+  const float* final_norm = nullptr;
+  const int32_t* tokens = nullptr;            // device [rows]
+  const LinearAttentionSeq* seqs = nullptr;   // device [rows]; token_offset == row
+  float* residual = nullptr;                  // [rows, hidden] scratch
+  float* qkv = nullptr;                       // [rows, (heads + 2 kv_heads) * head_dim] scratch
+  void* attn = nullptr;                       // [rows, heads * head_dim] dtype scratch
+  void* mlp = nullptr;                        // [rows, ffn] dtype scratch
+  unsigned long long* argmax_keys = nullptr;  // [rows] scratch
+  unsigned int* barrier = nullptr;            // the barrier counter, zeroed by DecodeMegakernel
+  int32_t* argmax_out = nullptr;              // [rows]
+};
+
+// Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths
+// multiples of 8, hidden <= 8192, at most kDecodeMaxQueryHeads query heads per kv head).
+bool MegaShapeSupported(int hidden, int heads, int kv_heads, int head_dim, int ffn);
+
+// Dynamic shared memory of a launch (the largest phase: activations of the widest GEMV input
+// or the attention step's buffers).
+size_t MegaSmemBytes(const MegaParams& p);
+
+// Queues the barrier reset and the kernel: `blocks` <= the multiprocessors (every block must be
+// resident at once; the launch is cooperative). dtype: kBF16 or kF16.
+cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream);
+
+}  // namespace linspec::kernels
+
+#endif  // LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
