@@ -405,7 +405,10 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   NormRows<T>(p.residual, p.final_norm, xs, m, H, p.eps, scratch);
   unsigned long long best[kMegaMaxRows] = {};  // lane 0's best key per row
   ws.template Consume<1>(p.vocab, H, smem4, m, [&](int row, const float(&a)[1][kMegaMaxRows]) {
-    for (int r = 0; r < m; ++r) best[r] = max(best[r], ArgmaxKey(a[0][r], row));
+    for (int r = 0; r < m; ++r) {
+      best[r] = max(best[r], ArgmaxKey(a[0][r], row));
+      if (p.logits) p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
+    }
   });
   detail::CpAsyncWait<0>();
   const int warp = t >> 5, lane = t & 31;

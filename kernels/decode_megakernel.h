@@ -8,11 +8,12 @@
 // every warp of the device with full-length dot products (no split-K partials).
 //
 // Scope: plain linear attention (no local groups, no conv, no normalizer), bf16 or fp16
-// weights, one new token per sequence that DecodeFastPathOk admits, greedy tokens only (no
-// logits, no sampling). Same math and the same slot updates (S on a completed group, ring row
-// of the new token) as the layer-by-layer path (LinearAttentionDecode and friends); only the
-// order of fp32 sums differs. The engine takes it for one-sequence steps by default
-// (LINSPEC_CUDA_MEGA): on the H100 it beats the layer kernels there, not at 2..4 rows.
+// weights, one new token per sequence that DecodeFastPathOk admits. Writes the greedy tokens
+// and, when asked, the logits (which the engine's sampling kernel then reads). Same math and the
+// same slot updates (S on a completed group, ring row of the new token) as the layer-by-layer path
+// (LinearAttentionDecode and friends); only the order of fp32 sums differs. The engine takes it for
+// one-sequence steps by default (LINSPEC_CUDA_MEGA): on the H100 it beats the layer kernels there,
+// not at 2..4 rows.
 #ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 #define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 
@@ -63,6 +64,7 @@ struct MegaParams {
   unsigned long long* argmax_keys = nullptr;  // [rows] scratch
   unsigned int* barrier = nullptr;            // the barrier counter, zeroed by DecodeMegakernel
   int32_t* argmax_out = nullptr;              // [rows]
+  float* logits = nullptr;                    // [rows, vocab] fp32, or null: not written
 };
 
 // Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths

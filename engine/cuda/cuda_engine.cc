@@ -104,7 +104,7 @@ CudaEngine::StepShape CudaEngine::ShapeOf(const StepPlan& plan, bool logits, boo
                    chunked_.num_chunked,
                    static_cast<int>(chunked_.block_seq.size()),
                    chunked_.num_decode,
-                   MegaEligible(plan, logits, sample)};
+                   MegaEligible(plan)};
 }
 
 // Every kernel of one step, in order, on stream_ (also what a graph captures).
@@ -212,15 +212,18 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   LINSPEC_CUDA_RETURN(kernels::LogitsArgmax(
       logits_part_.get<float>(), splits, shape.logits ? logits_.get<float>() : nullptr,
       argmax_.get<int32_t>(), shape.rows, c.vocab_size, stream_));
-  if (shape.sample) {
-    const auto* sample = reinterpret_cast<const kernels::SampleChunk*>(
-        meta_.get<char>() + SampleMetaOffset(n, shape.seqs));
-    LINSPEC_CUDA_RETURN(kernels::SampleChunks(
-        logits_.get<float>(), argmax_.get<int32_t>(), c.vocab_size, sample, shape.seqs,
-        max_pending_, tokens, q_rows_.get<float>(), sampled_.get<kernels::SampledChunk>(),
-        probs_rows_.get<float>(), sample_rows_.get<int2>(), sample_counters_.get<unsigned int>(),
-        stream_));
-  }
+  return EnqueueSampling(shape);
+}
+
+absl::Status CudaEngine::EnqueueSampling(const StepShape& shape) {
+  if (!shape.sample) return absl::OkStatus();
+  const auto* sample = reinterpret_cast<const kernels::SampleChunk*>(
+      meta_.get<char>() + SampleMetaOffset(shape.tokens, shape.seqs));
+  LINSPEC_CUDA_RETURN(kernels::SampleChunks(
+      logits_.get<float>(), argmax_.get<int32_t>(), config_.vocab_size, sample, shape.seqs,
+      max_pending_, meta_.get<int32_t>(), q_rows_.get<float>(),
+      sampled_.get<kernels::SampledChunk>(), probs_rows_.get<float>(), sample_rows_.get<int2>(),
+      sample_counters_.get<unsigned int>(), stream_));
   return absl::OkStatus();
 }
 

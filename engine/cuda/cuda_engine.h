@@ -136,9 +136,11 @@ class CudaEngine final : public Engine {
   static size_t ChunkTablesOffset(int tokens, int seqs);
   static size_t SampleMetaOffset(int tokens, int seqs);
   absl::Status EnqueueStep(const StepShape& shape);
+  // The step's last kernel when it samples (kernels::SampleChunks over logits_ and argmax_).
+  absl::Status EnqueueSampling(const StepShape& shape);
   // The one-kernel decode step (cuda_engine_mega.cc): whether the plan can take it, the
   // per-layer table it reads, and its launch.
-  bool MegaEligible(const StepPlan& plan, bool logits, bool sample) const;
+  bool MegaEligible(const StepPlan& plan) const;
   absl::Status SetUpMegakernel();
   absl::Status EnqueueMega(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);

@@ -48,9 +48,8 @@ absl::Status CudaEngine::SetUpMegakernel() {
   return absl::OkStatus();
 }
 
-bool CudaEngine::MegaEligible(const StepPlan& plan, bool logits, bool sample) const {
-  if (logits || sample || plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ ||
-      plan.num_tokens != plan.num_seqs) {
+bool CudaEngine::MegaEligible(const StepPlan& plan) const {
+  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs) {
     return false;
   }
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
@@ -92,8 +91,9 @@ absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
   p.barrier =
       reinterpret_cast<unsigned int*>(mega_scratch_.get<char>() + kernels::kMegaMaxRows * 8);
   p.argmax_out = argmax_.get<int32_t>();
+  p.logits = shape.logits ? logits_.get<float>() : nullptr;
   LINSPEC_CUDA_RETURN(kernels::DecodeMegakernel(p, wdtype_, gemm_->num_sms(), stream_));
-  return absl::OkStatus();
+  return EnqueueSampling(shape);
 }
 
 }  // namespace linspec::engine::cuda

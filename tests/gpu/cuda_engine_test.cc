@@ -210,9 +210,9 @@ TEST_P(CudaEngineTest, GraphsMatchEager) {
 
 // The one-kernel decode step (kernels::DecodeMegakernel) against the layer-by-layer kernels
 // (LINSPEC_CUDA_MEGA=0) in bf16: teacher-forced greedy tokens over batches of 1..4 one-token
-// steps (with folds every 16 tokens), and every few rounds a step with logits (which takes the
-// layer path on both engines) compares the slots the two paths left behind. Models it cannot
-// run (augmented, normalized) never take it.
+// steps (with folds every 16 tokens); every few rounds a step with logits compares them, and a
+// step sampled on the device (temperature, top-k, the same seeds) compares the drawn tokens.
+// Models it cannot run (augmented, normalized) never take it.
 void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng) {
   setenv("LINSPEC_CUDA_MEGA", "0", 1);
   auto layer = MakeCuda(dir, 4, 4, "bf16");
@@ -223,34 +223,41 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
   const int vocab = mega->config().vocab_size;
   std::vector<TokenId> next(4);
   for (int s = 0; s < 4; ++s) {
-    const auto prompt = RandomTokens(rng, 1 + rng() % 20, vocab);
+    const auto prompt = RandomTokens(rng, 2 + rng() % 20, vocab);  // a prefill: layer path
     ForwardResult a = Fwd(*layer, {{s, prompt, false, false}});
     Fwd(*mega, {{s, prompt, false, false}});
     next[s] = a.argmax[0];
   }
-  int same = 0, total = 0, light_steps = 0;
+  int same = 0, total = 0;
   for (int round = 0; round < 48; ++round) {
     SCOPED_TRACE(::testing::Message() << "round " << round);
     const int batch = 1 + round % 4;
-    const bool logits = round % 8 == 7;
+    const bool logits = round % 8 == 7, sampled = round % 8 == 3;
     std::vector<std::vector<TokenId>> toks(batch);
     std::vector<SeqChunk> chunks;
+    std::vector<ChunkSampling> sampling(batch);
     for (int s = 0; s < batch; ++s) {
       toks[s] = {next[s]};
       chunks.push_back({s, toks[s], false, logits});
+      sampling[s] = {true, 0.8f, 50, 1.f, 1000u + round, static_cast<uint64_t>(round)};
     }
     ForwardOptions opts;
-    opts.want_logits = logits;  // the megakernel takes steps that want no logits
+    opts.want_logits = logits;
+    if (sampled) opts.sampling = sampling;
     ForwardResult a, b;
     ASSERT_TRUE(layer->Forward(chunks, opts, &a).ok());
     ASSERT_TRUE(mega->Forward(chunks, opts, &b).ok());
     ASSERT_EQ(a.num_rows, batch);
     ASSERT_EQ(b.num_rows, batch);
-    light_steps += logits ? 0 : 1;
     for (int s = 0; s < batch; ++s) {
       if (logits) {
         EXPECT_TRUE(RowsClose(Row(b, s), Row(a, s), 2e-2)) << "slot " << s;
         EXPECT_TRUE(SameGreedy(Row(b, s), Row(a, s), 2e-2)) << "slot " << s;
+      } else if (sampled) {
+        ASSERT_EQ(a.sampled.size(), size_t(batch));
+        ASSERT_EQ(b.sampled.size(), size_t(batch));
+        same += a.sampled[s].next == b.sampled[s].next;
+        ++total;
       } else {
         same += a.argmax[s] == b.argmax[s];
         ++total;
@@ -263,8 +270,9 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
     EXPECT_EQ(mega->mega_steps(), 0);
     return;
   }
-  EXPECT_EQ(mega->mega_steps(), light_steps);
-  std::printf("megakernel vs layer kernels: %d/%d greedy tokens identical\n", same, total);
+  EXPECT_EQ(mega->mega_steps(), 48);
+  std::printf("megakernel vs layer kernels: %d/%d greedy or sampled tokens identical\n", same,
+              total);
   EXPECT_GE(same, total * 9 / 10);
 }
 
