@@ -165,11 +165,14 @@ struct WeightStream {
     detail::CpAsyncCommit();
   }
   // The current phase (the consumer's): kR rows per index (2: gate/up), times xs [m, k];
-  // store(index, acc[kR][kMegaMaxRows]) on lane 0.
-  template <int kR, typename Store>
-  __device__ __forceinline__ void Consume(int n, int k, const uint4* xs, int m, Store&& store) {
+  // store(index, acc[kR][kMegaMaxRows], pre(index)) on lane 0, where pre(index) runs before the
+  // index's products (loads the store needs, in flight meanwhile).
+  template <int kR, typename Pre, typename Store>
+  __device__ __forceinline__ void Consume(int n, int k, const uint4* xs, int m, Pre&& pre,
+                                          Store&& store) {
     const int lane = threadIdx.x & 31, kk8 = k / 8;
     for (int idx = gw; idx < n; idx += nw) {
+      const auto ctx = pre(idx);
       float acc[kR][kMegaMaxRows];
 #pragma unroll
       for (int q = 0; q < kR; ++q)
@@ -199,7 +202,7 @@ struct WeightStream {
       for (int q = 0; q < kR; ++q)
 #pragma unroll
         for (int r = 0; r < kMegaMaxRows; ++r) acc[q][r] = detail::WarpSum(acc[q][r]);
-      if (lane == 0) store(idx, acc);
+      if (lane == 0) store(idx, acc, ctx);
     }
   }
 };
@@ -367,13 +370,37 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   }
   WeightStream<T> ws;
   ws.Init(&p, smem4 + ActivationSmemBytes(p) / 16);
+  // o and down add their rows to the residual: lane 0 asks for the residual entries before
+  // the row's products, so the add waits for no round trip.
+  struct Rows {
+    float v[kMegaMaxRows];
+  };
+  auto no_pre = [](int) { return 0; };
+  auto load_residual = [&](int row) {
+    Rows x;
+#pragma unroll
+    for (int r = 0; r < kMegaMaxRows; ++r) {
+      x.v[r] = (t & 31) == 0 && r < m ? __ldcg(p.residual + static_cast<size_t>(r) * H + row) : 0.f;
+    }
+    return x;
+  };
+  auto add_residual = [&](int row, const float(&a)[1][kMegaMaxRows], const Rows& x) {
+#pragma unroll
+    for (int r = 0; r < kMegaMaxRows; ++r) {
+      if (r < m) p.residual[static_cast<size_t>(r) * H + row] = x.v[r] + a[0][r];
+    }
+  };
   GridSync(p.barrier, epoch);
   for (int l = 0; l < p.num_layers; ++l) {
     const MegaLayer L = p.layers[l];
     NormRows<T>(p.residual, L.in_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<1>(nqkv, H, smem4, m, [&](int row, const float(&a)[1][kMegaMaxRows]) {
-      for (int r = 0; r < m; ++r) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
-    });
+    ws.template Consume<1>(nqkv, H, smem4, m, no_pre,
+                           [&](int row, const float(&a)[1][kMegaMaxRows], int) {
+#pragma unroll
+                             for (int r = 0; r < kMegaMaxRows; ++r) {
+                               if (r < m) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
+                             }
+                           });
     GridSync(p.barrier, epoch);
     for (int item = blockIdx.x; item < m * p.kv_heads * (D / kColBlock); item += gridDim.x) {
       AttentionItem<T>(p, L, item, reinterpret_cast<float*>(smem4));
@@ -381,35 +408,38 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     }
     GridSync(p.barrier, epoch);
     CopyRows(p.attn, smem4, m, hd, sizeof(T));
-    auto add_residual = [&](int row, const float(&a)[1][kMegaMaxRows]) {
-      for (int r = 0; r < m; ++r) {
-        float* x = p.residual + static_cast<size_t>(r) * H + row;
-        *x = __ldcg(x) + a[0][r];
-      }
-    };
-    ws.template Consume<1>(H, hd, smem4, m, add_residual);
+    ws.template Consume<1>(H, hd, smem4, m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
     NormRows<T>(p.residual, L.post_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<2>(p.ffn, H, smem4, m, [&](int row, const float(&a)[2][kMegaMaxRows]) {
-      T* out = static_cast<T*>(p.mlp);
-      for (int r = 0; r < m; ++r) {
-        out[static_cast<size_t>(r) * p.ffn + row] =
-            detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
-      }
-    });
+    ws.template Consume<2>(p.ffn, H, smem4, m, no_pre,
+                           [&](int row, const float(&a)[2][kMegaMaxRows], int) {
+                             T* out = static_cast<T*>(p.mlp);
+#pragma unroll
+                             for (int r = 0; r < kMegaMaxRows; ++r) {
+                               if (r < m) {
+                                 out[static_cast<size_t>(r) * p.ffn + row] =
+                                     detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
+                               }
+                             }
+                           });
     GridSync(p.barrier, epoch);
     CopyRows(p.mlp, smem4, m, p.ffn, sizeof(T));
-    ws.template Consume<1>(H, p.ffn, smem4, m, add_residual);
+    ws.template Consume<1>(H, p.ffn, smem4, m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
   }
   NormRows<T>(p.residual, p.final_norm, xs, m, H, p.eps, scratch);
   unsigned long long best[kMegaMaxRows] = {};  // lane 0's best key per row
-  ws.template Consume<1>(p.vocab, H, smem4, m, [&](int row, const float(&a)[1][kMegaMaxRows]) {
-    for (int r = 0; r < m; ++r) {
-      best[r] = max(best[r], ArgmaxKey(a[0][r], row));
-      if (p.logits) p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
-    }
-  });
+  ws.template Consume<1>(p.vocab, H, smem4, m, no_pre,
+                         [&](int row, const float(&a)[1][kMegaMaxRows], int) {
+#pragma unroll
+                           for (int r = 0; r < kMegaMaxRows; ++r) {
+                             if (r < m) {
+                               best[r] = max(best[r], ArgmaxKey(a[0][r], row));
+                               if (p.logits)
+                                 p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
+                             }
+                           }
+                         });
   detail::CpAsyncWait<0>();
   const int warp = t >> 5, lane = t & 31;
   if (lane == 0) {
