@@ -64,7 +64,7 @@ __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
                        q * kPlainSegment + q * kRowGroups * kColBlock);
   size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
   if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
-  const size_t acts = kMegaMaxRows * widest * 2;
+  const size_t acts = static_cast<size_t>(p.rows) * widest * 2;
   return ((acts > attention ? acts : attention) + 15) / 16 * 16;
 }
 
@@ -76,7 +76,7 @@ __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
 // kStages - 1 batches ahead of the consumer: across phase ends and the grid barriers too, so
 // the next phase's first weights arrive while the barrier and the activations are awaited.
 // Each lane copies and reads back only its own chunks (no warp synchronization).
-constexpr int kStages = 4;
+constexpr int kStages = 4;  // H100, 1.3B B=1: 1.273 ms; 6 stages 1.305
 constexpr int kB = 4;
 constexpr int kBatchUnits = kB * 32;  // uint4 per batch per warp
 constexpr size_t kRingBytes = size_t{kWarps} * kStages * kBatchUnits * 16;

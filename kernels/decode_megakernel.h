@@ -71,8 +71,9 @@ struct MegaParams {
 // multiples of 8, hidden <= 8192, at most kDecodeMaxQueryHeads query heads per kv head).
 bool MegaShapeSupported(int hidden, int heads, int kv_heads, int head_dim, int ffn);
 
-// Dynamic shared memory of a launch (the largest phase: activations of the widest GEMV input
-// or the attention step's buffers).
+// Dynamic shared memory of a launch: the activations of the widest GEMV input (p.rows of them)
+// or the attention step's buffers, and the weight rings (128 KB). Depends on the shape fields
+// and rows only.
 size_t MegaSmemBytes(const MegaParams& p);
 
 // Queues the barrier reset and the kernel: `blocks` <= the multiprocessors (every block must be

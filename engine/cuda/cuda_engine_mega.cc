@@ -23,6 +23,11 @@ absl::Status CudaEngine::SetUpMegakernel() {
             kernels::MegaShapeSupported(c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
                                         c.head_dim, c.intermediate_size);
   for (const LayerWeights& L : layers_) ok = ok && L.conv == nullptr;
+  int dev = 0;
+  LINSPEC_CUDA_RETURN(cudaGetDevice(&dev));
+  LINSPEC_CUDA_RETURN(
+      cudaDeviceGetAttribute(&mega_smem_limit_, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  mega_smem_limit_ -= 2048;  // the kernel's static shared memory
   if (!ok) mega_max_rows_ = 0;
   if (mega_max_rows_ == 0) return absl::OkStatus();
   std::vector<kernels::MegaLayer> table(layers_.size());
@@ -52,6 +57,14 @@ bool CudaEngine::MegaEligible(const StepPlan& plan) const {
   if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs) {
     return false;
   }
+  kernels::MegaParams shape;
+  shape.rows = plan.num_seqs;
+  shape.hidden = config_.hidden_size;
+  shape.heads = config_.num_attention_heads;
+  shape.kv_heads = config_.num_key_value_heads;
+  shape.head_dim = config_.head_dim;
+  shape.ffn = config_.intermediate_size;
+  if (kernels::MegaSmemBytes(shape) > static_cast<size_t>(mega_smem_limit_)) return false;
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
     if (!kernels::DecodeFastPathOk(s, 0, config_.num_attention_heads,
                                    config_.num_key_value_heads)) {
