@@ -24,6 +24,7 @@
 #include "engine/cuda/step_plan.h"
 #include "engine/engine.h"
 #include "engine/weights.h"
+#include "kernels/decode_megakernel.h"
 #include "kernels/dtype.h"
 #include "kernels/qkv_epilogue.h"
 
@@ -141,6 +142,7 @@ class CudaEngine final : public Engine {
   // The one-kernel decode step (cuda_engine_mega.cc): whether the plan can take it, the
   // per-layer table it reads, and its launch.
   bool MegaEligible(const StepPlan& plan) const;
+  kernels::MegaParams MegaShape(int rows) const;  // the model's shape fields, no buffers
   absl::Status SetUpMegakernel();
   absl::Status EnqueueMega(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);

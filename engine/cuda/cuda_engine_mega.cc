@@ -53,18 +53,27 @@ absl::Status CudaEngine::SetUpMegakernel() {
   return absl::OkStatus();
 }
 
+kernels::MegaParams CudaEngine::MegaShape(int rows) const {
+  const ModelConfig& c = config_;
+  kernels::MegaParams p;
+  p.rows = rows;
+  p.hidden = c.hidden_size;
+  p.heads = c.num_attention_heads;
+  p.kv_heads = c.num_key_value_heads;
+  p.head_dim = c.head_dim;
+  p.ffn = c.intermediate_size;
+  p.vocab = c.vocab_size;
+  p.num_layers = static_cast<int>(layers_.size());
+  p.ring_size = ring_size_;
+  p.eps = c.rms_norm_eps;
+  return p;
+}
+
 bool CudaEngine::MegaEligible(const StepPlan& plan) const {
-  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs) {
+  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs ||
+      kernels::MegaSmemBytes(MegaShape(plan.num_seqs)) > static_cast<size_t>(mega_smem_limit_)) {
     return false;
   }
-  kernels::MegaParams shape;
-  shape.rows = plan.num_seqs;
-  shape.hidden = config_.hidden_size;
-  shape.heads = config_.num_attention_heads;
-  shape.kv_heads = config_.num_key_value_heads;
-  shape.head_dim = config_.head_dim;
-  shape.ffn = config_.intermediate_size;
-  if (kernels::MegaSmemBytes(shape) > static_cast<size_t>(mega_smem_limit_)) return false;
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
     if (!kernels::DecodeFastPathOk(s, 0, config_.num_attention_heads,
                                    config_.num_key_value_heads)) {
@@ -76,17 +85,7 @@ bool CudaEngine::MegaEligible(const StepPlan& plan) const {
 
 absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
   const ModelConfig& c = config_;
-  kernels::MegaParams p;
-  p.rows = shape.seqs;
-  p.hidden = c.hidden_size;
-  p.heads = c.num_attention_heads;
-  p.kv_heads = c.num_key_value_heads;
-  p.head_dim = c.head_dim;
-  p.ffn = c.intermediate_size;
-  p.vocab = c.vocab_size;
-  p.num_layers = static_cast<int>(layers_.size());
-  p.ring_size = ring_size_;
-  p.eps = c.rms_norm_eps;
+  kernels::MegaParams p = MegaShape(shape.seqs);
   p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
   p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
   p.layers = mega_layers_.get<kernels::MegaLayer>();
