@@ -333,7 +333,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     L.ring_k[dst] = ks[(len - 1) * D + c0 + t];
     L.ring_v[dst] = vnew[c0 + t];
   }
-  if (sq.commit_pos == sq.start_pos + 1 && (sq.start_pos + 1) % kPlainSegment == 0) {
+  if (OneTokenStepFolds(sq, kPlainSegment)) {
 #pragma unroll
     for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
       const int i = rg + u * kRowGroups;

@@ -111,6 +111,13 @@ inline int64_t FoldPosAfter(int64_t fold_pos, int64_t commit_pos, int group_size
   return std::max(fold_pos, commit_pos / g * g);
 }
 
+// True when a one-token step's committed token completes its segment of `cap` positions, so
+// the step folds its window into S (the decode kernels' rule; constexpr: callable on the device
+// under --expt-relaxed-constexpr).
+constexpr bool OneTokenStepFolds(const LinearAttentionSeq& s, int cap) {
+  return s.commit_pos == s.start_pos + 1 && (s.start_pos + 1) % cap == 0;
+}
+
 // True when the sequence's ring reads and writes cannot alias: every decode, verify and draft
 // step (RingSizeFor), and prefill chunks no longer than the ring.
 inline bool ColumnSplitSafe(const LinearAttentionSeq& s, int ring_size) {

@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kThreads, 4) DecodeKernel(LinearAttentionParam
   };
   float* sbase = p.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D;
   // The committed token completes its group: the window folds into S in the same pass.
-  const bool fold = sq.commit_pos == sq.start_pos + 1 && (sq.start_pos + 1) % cap == 0;
+  const bool fold = OneTokenStepFolds(sq, cap);
   auto issue_stage = [&](int st) {  // S rows [16 st, 16 st + 16) into ring slot st % kStages
     if (st >= kNumStages) return;
     float* dst = sring + (st % kStages) * kStageRows * D;

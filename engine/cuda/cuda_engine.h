@@ -168,7 +168,6 @@ class CudaEngine final : public Engine {
   // Decode steps of up to this many one-token sequences run as kernels::DecodeMegakernel where
   // the model allows it (LINSPEC_CUDA_MEGA, default 1; 0: never; see cuda_engine_mega.cc).
   int mega_max_rows_ = 0;
-  int mega_smem_limit_ = 0;  // dynamic shared memory a launch may take
   int64_t mega_steps_ = 0;
   DeviceMemory mega_layers_, mega_scratch_;  // [layers] MegaLayer; argmax keys + barrier
   int64_t slot_bytes_ = 0;

@@ -23,12 +23,17 @@ absl::Status CudaEngine::SetUpMegakernel() {
             kernels::MegaShapeSupported(c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
                                         c.head_dim, c.intermediate_size);
   for (const LayerWeights& L : layers_) ok = ok && L.conv == nullptr;
-  int dev = 0;
+  if (!ok) mega_max_rows_ = 0;
+  // Row counts whose launch would not fit the shared memory (less 2 KB of the kernel's static
+  // shared memory) take the layer kernels.
+  int dev = 0, smem_limit = 0;
   LINSPEC_CUDA_RETURN(cudaGetDevice(&dev));
   LINSPEC_CUDA_RETURN(
-      cudaDeviceGetAttribute(&mega_smem_limit_, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  mega_smem_limit_ -= 2048;  // the kernel's static shared memory
-  if (!ok) mega_max_rows_ = 0;
+      cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  while (mega_max_rows_ > 0 && kernels::MegaSmemBytes(MegaShape(mega_max_rows_)) + 2048 >
+                                   static_cast<size_t>(smem_limit)) {
+    --mega_max_rows_;
+  }
   if (mega_max_rows_ == 0) return absl::OkStatus();
   std::vector<kernels::MegaLayer> table(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -70,8 +75,7 @@ kernels::MegaParams CudaEngine::MegaShape(int rows) const {
 }
 
 bool CudaEngine::MegaEligible(const StepPlan& plan) const {
-  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs ||
-      kernels::MegaSmemBytes(MegaShape(plan.num_seqs)) > static_cast<size_t>(mega_smem_limit_)) {
+  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs) {
     return false;
   }
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
