@@ -75,9 +75,16 @@ __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
 // private shared-memory ring of kStages batches (kB 16-byte chunks per lane) by cp.async,
 // kStages - 1 batches ahead of the consumer: across phase ends and the grid barriers too, so
 // the next phase's first weights arrive while the barrier and the activations are awaited.
-// Each lane copies and reads back only its own chunks (no warp synchronization).
-constexpr int kStages = 4;  // H100, 1.3B B=1: 1.273 ms; 6 stages 1.305
-constexpr int kB = 4;
+// Each lane copies and reads back only its own chunks (no warp synchronization). The copies
+// carry an L2 evict-first policy (weights are read once per step), which keeps the slots' state
+// and the step's activations in L2.
+//
+// The depth (bench/cuda_notes.md, session 7; H100, 1.3B B=1, same-run): every byte in flight
+// also queues in front of the grid barriers' and the activations' L2 round trips (2-3 us per
+// barrier with 6 KB per warp ahead), so 7 batches of 512 bytes (3.5 KB per warp) beat 3 of 2 KB
+// (1.271 vs 1.312 ms) and 3 of 1 KB (1.293); the evict-first policy then 1.258.
+constexpr int kStages = 8;
+constexpr int kB = 1;
 constexpr int kBatchUnits = kB * 32;  // uint4 per batch per warp
 constexpr size_t kRingBytes = size_t{kWarps} * kStages * kBatchUnits * 16;
 
@@ -91,6 +98,7 @@ struct WeightStream {
   const T* w;
   int rows, k8, pair;  // the phase's row count (gate/up: indices), k / 8, up-row offset
   unsigned int issued, consumed;
+  uint64_t policy;
 
   __device__ __forceinline__ void SetPhase() {
     const int ffn = p->ffn, H = p->hidden;
@@ -130,6 +138,7 @@ struct WeightStream {
     gw = blockIdx.x * kWarps + warp, nw = gridDim.x * kWarps;
     phase = 0, last_phase = 4 * p->num_layers;
     f = gw, half = 0, c0 = 0, issued = 0, consumed = 0;
+    policy = detail::L2EvictFirst();
     SkipEmpty();
     for (int i = 0; i < kStages - 1; ++i) Issue();
   }
@@ -143,7 +152,7 @@ struct WeightStream {
 #pragma unroll
       for (int b = 0; b < kB; ++b) {
         const int c = c0 + b * 32 + lane;
-        detail::CpAsync16(dst + b * 32 + lane, src + min(c, k8 - 1), c < k8);
+        detail::CpAsync16(dst + b * 32 + lane, src + min(c, k8 - 1), c < k8, policy);
       }
       ++issued;
       c0 += 32 * kB;
