@@ -55,17 +55,26 @@ __device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc)
   return acc;
 }
 
-// Shared memory: the activations of the widest GEMV input (or the attention step's buffers),
-// then kWarps weight rings.
+// An attention item's slot data (LoadSlot): the window's k^ rows [kPlainSegment][D] (the new
+// token's row last), their v columns [kPlainSegment][kColBlock] and S's columns [D][kColBlock].
+__host__ __device__ inline size_t SlotBufFloats(int d) {
+  return static_cast<size_t>(kPlainSegment) * d + kPlainSegment * kColBlock + d * kColBlock;
+}
+
+// Shared memory: the activations of the widest GEMV input (or the attention step's other
+// buffers), an attention item's slot data, then kWarps weight rings.
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   const size_t d = p.head_dim, q = p.heads / p.kv_heads;
   const size_t attention =
-      sizeof(float) * ((q + 2) * d + q * d + kPlainSegment * d + kPlainSegment * kColBlock + d +
-                       q * kPlainSegment + q * kRowGroups * kColBlock);
+      sizeof(float) * ((q + 2) * d + q * d + d + q * kPlainSegment + q * kRowGroups * kColBlock);
   size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
   if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
   const size_t acts = static_cast<size_t>(p.rows) * widest * 2;
-  return ((acts > attention ? acts : attention) + 15) / 16 * 16;
+  return ((acts > attention ? acts : attention) + 15) / 16 * 16 +
+         sizeof(float) * SlotBufFloats(p.head_dim);
+}
+__host__ __device__ inline size_t SlotBufOffset(const MegaParams& p) {
+  return ActivationSmemBytes(p) - sizeof(float) * SlotBufFloats(p.head_dim);
 }
 
 // The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
@@ -259,41 +268,76 @@ __device__ __forceinline__ void CopyRows(const void* src, uint4* xs, int m, int 
 // One (sequence, kv head, 16-column block) of the plain decode step, as LinearAttentionDecode
 // computes it: o = gamma * (q.S + sum over the window of (q.k^_i) v_i), the new token's k^/v
 // into the ring, and S += the window's k^ (x) v when the committed token completes its group.
-template <typename T>
-__device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm) {
-  const int D = p.head_dim, qpk = p.heads / p.kv_heads, ncb = D / kColBlock;
+// Where an attention item (sequence, kv head h, columns c0..) finds its slot data.
+struct ItemSlot {
+  LinearAttentionSeq sq;
+  int h, c0, len;  // len: the window, the new token last
+  size_t ring_base, ring_stride;
+  float* sbase;  // S of (slot, h)
+};
+__device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLayer& L, int item) {
+  const int D = p.head_dim, ncb = D / kColBlock;
   const int s = item / (p.kv_heads * ncb), rem = item - s * (p.kv_heads * ncb);
-  const int h = rem / ncb, c0 = (rem - h * ncb) * kColBlock;
-  const LinearAttentionSeq sq = p.seqs[s];
-  const int row = sq.token_offset;
-  const int len = sq.start_pos + 1 - sq.fold_pos;  // the window, the new token last
-  const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
-  float* raw = sm;                               // [qpk + 2][D] projections of this head
-  float* qs = raw + (qpk + 2) * D;               // [qpk][D]
-  float* ks = qs + qpk * D;                      // [kPlainSegment][D] the window's k^
-  float* vs = ks + kPlainSegment * D;            // [kPlainSegment][kColBlock] its v columns
-  float* vnew = vs + kPlainSegment * kColBlock;  // [D]
-  float* ws = vnew + D;                          // [qpk][kPlainSegment]
-  float* red = ws + qpk * kPlainSegment;         // [qpk][kRowGroups][kColBlock]
-  const size_t ring_base = (static_cast<size_t>(sq.slot) * p.ring_size * p.kv_heads + h) * D;
-  const size_t ring_stride = static_cast<size_t>(p.kv_heads) * D;
-  float* sbase = L.state + (static_cast<size_t>(sq.slot) * p.kv_heads + h) * D * D;
+  ItemSlot it;
+  it.sq = p.seqs[s];
+  it.h = rem / ncb, it.c0 = (rem - it.h * ncb) * kColBlock;
+  it.len = it.sq.start_pos + 1 - it.sq.fold_pos;
+  it.ring_base = (static_cast<size_t>(it.sq.slot) * p.ring_size * p.kv_heads + it.h) * D;
+  it.ring_stride = static_cast<size_t>(p.kv_heads) * D;
+  it.sbase = L.state + (static_cast<size_t>(it.sq.slot) * p.kv_heads + it.h) * D * D;
+  return it;
+}
 
-  // Slot contents (written by earlier launches) first: the window's ring rows and S entries.
-  for (int idx = t; idx < (len - 1) * D; idx += kThreads) {
-    const int r = idx / D, c = idx - r * D;
-    ks[idx] = L.ring_k[ring_base + ((sq.fold_pos + r) % p.ring_size) * ring_stride + c];
+// An item's slot data (written by earlier launches, read before this launch writes any of it)
+// into buf (SlotBufFloats): by cp.async (kAsync; the caller commits and waits) or by loads.
+template <bool kAsync>
+__device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, float* buf) {
+  const ItemSlot it = ItemSlotOf(p, L, item);
+  const int D = p.head_dim, d4 = D / 4;
+  float* ks = buf;
+  float* vs = ks + kPlainSegment * D;
+  float* sc = vs + kPlainSegment * kColBlock;
+  auto copy = [](float* dst, const float* src) {
+    if constexpr (kAsync) {
+      detail::CpAsync16(dst, src);
+    } else {
+      *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+    }
+  };
+  for (int idx = threadIdx.x; idx < (it.len - 1) * d4; idx += kThreads) {
+    const int r = idx / d4, c = 4 * (idx - r * d4);
+    const size_t ring_row = (it.sq.fold_pos + r) % p.ring_size;
+    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row * it.ring_stride + c);
   }
-  for (int idx = t; idx < (len - 1) * kColBlock; idx += kThreads) {
-    const int r = idx / kColBlock, c = idx - r * kColBlock;
-    vs[idx] = L.ring_v[ring_base + ((sq.fold_pos + r) % p.ring_size) * ring_stride + c0 + c];
+  for (int idx = threadIdx.x; idx < (it.len - 1) * (kColBlock / 4); idx += kThreads) {
+    const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
+    const size_t ring_row = (it.sq.fold_pos + r) % p.ring_size;
+    copy(vs + r * kColBlock + c, L.ring_v + it.ring_base + ring_row * it.ring_stride + it.c0 + c);
   }
-  float sv[kMaxSRows];
-#pragma unroll
-  for (int u = 0; u < kMaxSRows; ++u) {
-    const int i = rg + u * kRowGroups;
-    sv[u] = i < D ? sbase[static_cast<size_t>(i) * D + c0 + j] : 0.f;
+  for (int idx = threadIdx.x; idx < D * (kColBlock / 4); idx += kThreads) {
+    const int i = idx / (kColBlock / 4), c = 4 * (idx - i * (kColBlock / 4));
+    copy(sc + i * kColBlock + c, it.sbase + static_cast<size_t>(i) * D + it.c0 + c);
   }
+}
+
+template <typename T>
+__device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
+                              float* buf) {
+  const int D = p.head_dim, qpk = p.heads / p.kv_heads;
+  const ItemSlot it = ItemSlotOf(p, L, item);
+  const LinearAttentionSeq& sq = it.sq;
+  const int h = it.h, c0 = it.c0, len = it.len, row = sq.token_offset;
+  const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
+  float* raw = sm;                        // [qpk + 2][D] projections of this head
+  float* qs = raw + (qpk + 2) * D;        // [qpk][D]
+  float* vnew = qs + qpk * D;             // [D]
+  float* ws = vnew + D;                   // [qpk][kPlainSegment]
+  float* red = ws + qpk * kPlainSegment;  // [qpk][kRowGroups][kColBlock]
+  float* ks = buf;                        // LoadSlot's
+  float* vs = ks + kPlainSegment * D;
+  const float* sc = vs + kPlainSegment * kColBlock;
+  const size_t ring_base = it.ring_base, ring_stride = it.ring_stride;
+  float* sbase = it.sbase;
   // This step's q, k and v of the head (the QKV phase's output).
   const int nqkv = (p.heads + 2 * p.kv_heads) * D;
   const float* src = p.qkv + static_cast<size_t>(row) * nqkv;
@@ -304,7 +348,13 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
                                     : p.heads + p.kv_heads + h;
     raw[idx] = __ldcg(src + static_cast<size_t>(head) * D + c);
   }
-  __syncthreads();
+  __syncthreads();  // raw and the slot data (every thread's copies) in place
+  float sv[kMaxSRows];
+#pragma unroll
+  for (int u = 0; u < kMaxSRows; ++u) {
+    const int i = rg + u * kRowGroups;
+    sv[u] = i < D ? sc[i * kColBlock + j] : 0.f;
+  }
   if (warp < qpk + 2) {  // RoPE and the feature map, as QkvEpilogue
     float* dst = warp < qpk ? qs + warp * D : warp == qpk ? ks + (len - 1) * D : vnew;
     detail::EpilogueHeadWarp(raw + warp * D, 1, 0, 0, D, warp > qpk, sq.start_pos, p.inv_freq,
@@ -400,8 +450,18 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     }
   };
   GridSync(p.barrier, epoch);
+  // The block's first attention item of a layer has its slot data copied while the norm and
+  // the QKV phase run (the copies' group is followed by the weight stream's).
+  float* slot_buf = reinterpret_cast<float*>(reinterpret_cast<char*>(smem4) + SlotBufOffset(p));
+  const int items = m * p.kv_heads * (D / kColBlock);
   for (int l = 0; l < p.num_layers; ++l) {
     const MegaLayer L = p.layers[l];
+    unsigned int slot_mark = 0;
+    if (blockIdx.x < items) {
+      LoadSlot<true>(p, L, blockIdx.x, slot_buf);
+      detail::CpAsyncCommit();
+      slot_mark = ws.issued;
+    }
     NormRows<T>(p.residual, L.in_norm, xs, m, H, p.eps, scratch);
     ws.template Consume<1>(nqkv, H, smem4, m, no_pre,
                            [&](int row, const float(&a)[1][kMegaMaxRows], int) {
@@ -411,8 +471,15 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
                              }
                            });
     GridSync(p.barrier, epoch);
-    for (int item = blockIdx.x; item < m * p.kv_heads * (D / kColBlock); item += gridDim.x) {
-      AttentionItem<T>(p, L, item, reinterpret_cast<float*>(smem4));
+    for (int item = blockIdx.x; item < items; item += gridDim.x) {
+      if (item != blockIdx.x) {
+        LoadSlot<false>(p, L, item, slot_buf);
+      } else if (ws.issued - slot_mark >= kStages - 2) {  // groups committed after the copies
+        detail::CpAsyncWait<kStages - 2>();
+      } else {
+        detail::CpAsyncWait<0>();
+      }
+      AttentionItem<T>(p, L, item, reinterpret_cast<float*>(smem4), slot_buf);
       __syncthreads();
     }
     GridSync(p.barrier, epoch);
