@@ -97,7 +97,7 @@ constexpr int kB = 1;
 constexpr int kBatchUnits = kB * 32;  // uint4 per batch per warp
 constexpr size_t kRingBytes = size_t{kWarps} * kStages * kBatchUnits * 16;
 
-template <typename T>
+template <typename T, int kM>
 struct WeightStream {
   const MegaParams* p;
   uint4* ring;  // [kStages][kBatchUnits] of this warp
@@ -183,7 +183,7 @@ struct WeightStream {
     detail::CpAsyncCommit();
   }
   // The current phase (the consumer's): kR rows per index (2: gate/up), times xs [m, k];
-  // store(index, acc[kR][kMegaMaxRows], pre(index)) on lane 0, where pre(index) runs before the
+  // store(index, acc[kR][kM], pre(index)) on lane 0, where pre(index) runs before the
   // index's products (loads the store needs, in flight meanwhile).
   template <int kR, typename Pre, typename Store>
   __device__ __forceinline__ void Consume(int n, int k, const uint4* xs, int m, Pre&& pre,
@@ -191,11 +191,11 @@ struct WeightStream {
     const int lane = threadIdx.x & 31, kk8 = k / 8;
     for (int idx = gw; idx < n; idx += nw) {
       const auto ctx = pre(idx);
-      float acc[kR][kMegaMaxRows];
+      float acc[kR][kM];
 #pragma unroll
       for (int q = 0; q < kR; ++q)
 #pragma unroll
-        for (int r = 0; r < kMegaMaxRows; ++r) acc[q][r] = 0.f;
+        for (int r = 0; r < kM; ++r) acc[q][r] = 0.f;
 #pragma unroll
       for (int q = 0; q < kR; ++q) {
         for (int cc = 0; cc < kk8; cc += 32 * kB) {
@@ -207,7 +207,7 @@ struct WeightStream {
             if (c >= kk8) break;
             const uint4 wv = slot[b * 32 + lane];
 #pragma unroll
-            for (int r = 0; r < kMegaMaxRows; ++r) {
+            for (int r = 0; r < kM; ++r) {
               if (r >= m) break;
               acc[q][r] = Dot8<T>(wv, xs[r * kk8 + c], acc[q][r]);
             }
@@ -219,7 +219,7 @@ struct WeightStream {
 #pragma unroll
       for (int q = 0; q < kR; ++q)
 #pragma unroll
-        for (int r = 0; r < kMegaMaxRows; ++r) acc[q][r] = detail::WarpSum(acc[q][r]);
+        for (int r = 0; r < kM; ++r) acc[q][r] = detail::WarpSum(acc[q][r]);
       if (lane == 0) store(idx, acc, ctx);
     }
   }
@@ -410,13 +410,14 @@ __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
   return (static_cast<unsigned long long>(u) << 32) | (0xffffffffu - static_cast<unsigned>(idx));
 }
 
-template <typename T>
+// kM: the most rows the instance takes (1: a one-row instance, smaller and unrolled for it).
+template <typename T, int kM>
 __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant__ MegaParams p) {
   extern __shared__ uint4 smem4[];
   __shared__ float scratch[32];
-  __shared__ unsigned long long best_sm[kWarps][kMegaMaxRows];
+  __shared__ unsigned long long best_sm[kWarps][kM];
   T* xs = reinterpret_cast<T*>(smem4);
-  const int m = p.rows, H = p.hidden, D = p.head_dim, t = threadIdx.x;
+  const int m = kM == 1 ? 1 : p.rows, H = p.hidden, D = p.head_dim, t = threadIdx.x;
   const int nqkv = (p.heads + 2 * p.kv_heads) * D, hd = p.heads * D;
   unsigned int epoch = 0;
   if (blockIdx.x == 0) {
@@ -427,25 +428,25 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     }
     if (t < m) p.argmax_keys[t] = 0ull;
   }
-  WeightStream<T> ws;
+  WeightStream<T, kM> ws;
   ws.Init(&p, smem4 + ActivationSmemBytes(p) / 16);
   // o and down add their rows to the residual: lane 0 asks for the residual entries before
   // the row's products, so the add waits for no round trip.
   struct Rows {
-    float v[kMegaMaxRows];
+    float v[kM];
   };
   auto no_pre = [](int) { return 0; };
   auto load_residual = [&](int row) {
     Rows x;
 #pragma unroll
-    for (int r = 0; r < kMegaMaxRows; ++r) {
+    for (int r = 0; r < kM; ++r) {
       x.v[r] = (t & 31) == 0 && r < m ? __ldcg(p.residual + static_cast<size_t>(r) * H + row) : 0.f;
     }
     return x;
   };
-  auto add_residual = [&](int row, const float(&a)[1][kMegaMaxRows], const Rows& x) {
+  auto add_residual = [&](int row, const float(&a)[1][kM], const Rows& x) {
 #pragma unroll
-    for (int r = 0; r < kMegaMaxRows; ++r) {
+    for (int r = 0; r < kM; ++r) {
       if (r < m) p.residual[static_cast<size_t>(r) * H + row] = x.v[r] + a[0][r];
     }
   };
@@ -463,13 +464,12 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       slot_mark = ws.issued;
     }
     NormRows<T>(p.residual, L.in_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<1>(nqkv, H, smem4, m, no_pre,
-                           [&](int row, const float(&a)[1][kMegaMaxRows], int) {
+    ws.template Consume<1>(nqkv, H, smem4, m, no_pre, [&](int row, const float(&a)[1][kM], int) {
 #pragma unroll
-                             for (int r = 0; r < kMegaMaxRows; ++r) {
-                               if (r < m) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
-                             }
-                           });
+      for (int r = 0; r < kM; ++r) {
+        if (r < m) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
+      }
+    });
     GridSync(p.barrier, epoch);
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
       if (item != blockIdx.x) {
@@ -487,39 +487,36 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     ws.template Consume<1>(H, hd, smem4, m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
     NormRows<T>(p.residual, L.post_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<2>(p.ffn, H, smem4, m, no_pre,
-                           [&](int row, const float(&a)[2][kMegaMaxRows], int) {
-                             T* out = static_cast<T*>(p.mlp);
+    ws.template Consume<2>(p.ffn, H, smem4, m, no_pre, [&](int row, const float(&a)[2][kM], int) {
+      T* out = static_cast<T*>(p.mlp);
 #pragma unroll
-                             for (int r = 0; r < kMegaMaxRows; ++r) {
-                               if (r < m) {
-                                 out[static_cast<size_t>(r) * p.ffn + row] =
-                                     detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
-                               }
-                             }
-                           });
+      for (int r = 0; r < kM; ++r) {
+        if (r < m) {
+          out[static_cast<size_t>(r) * p.ffn + row] =
+              detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
+        }
+      }
+    });
     GridSync(p.barrier, epoch);
     CopyRows(p.mlp, smem4, m, p.ffn, sizeof(T));
     ws.template Consume<1>(H, p.ffn, smem4, m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
   }
   NormRows<T>(p.residual, p.final_norm, xs, m, H, p.eps, scratch);
-  unsigned long long best[kMegaMaxRows] = {};  // lane 0's best key per row
-  ws.template Consume<1>(p.vocab, H, smem4, m, no_pre,
-                         [&](int row, const float(&a)[1][kMegaMaxRows], int) {
+  unsigned long long best[kM] = {};  // lane 0's best key per row
+  ws.template Consume<1>(p.vocab, H, smem4, m, no_pre, [&](int row, const float(&a)[1][kM], int) {
 #pragma unroll
-                           for (int r = 0; r < kMegaMaxRows; ++r) {
-                             if (r < m) {
-                               best[r] = max(best[r], ArgmaxKey(a[0][r], row));
-                               if (p.logits)
-                                 p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
-                             }
-                           }
-                         });
+    for (int r = 0; r < kM; ++r) {
+      if (r < m) {
+        best[r] = max(best[r], ArgmaxKey(a[0][r], row));
+        if (p.logits) p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
+      }
+    }
+  });
   detail::CpAsyncWait<0>();
   const int warp = t >> 5, lane = t & 31;
   if (lane == 0) {
-    for (int r = 0; r < kMegaMaxRows; ++r) best_sm[warp][r] = best[r];
+    for (int r = 0; r < kM; ++r) best_sm[warp][r] = best[r];
   }
   __syncthreads();
   if (t < m) {
@@ -552,7 +549,11 @@ cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaS
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);
   if (e != cudaSuccess) return e;
   const size_t smem = MegaSmemBytes(p);
-  auto* kernel = dtype == DType::kBF16 ? MegaKernel<__nv_bfloat16> : MegaKernel<__half>;
+  const bool one = p.rows == 1;
+  auto* kernel =
+      dtype == DType::kBF16
+          ? (one ? MegaKernel<__nv_bfloat16, 1> : MegaKernel<__nv_bfloat16, kMegaMaxRows>)
+          : (one ? MegaKernel<__half, 1> : MegaKernel<__half, kMegaMaxRows>);
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem));
   if (e != cudaSuccess) return e;
