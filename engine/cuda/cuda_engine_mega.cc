@@ -10,8 +10,8 @@
 namespace linspec::engine::cuda {
 
 // LINSPEC_CUDA_MEGA=<rows> (0..kernels::kMegaMaxRows) caps the decode steps the megakernel
-// takes; default 1: on the H100 (1.3B plain) it beats the layer kernels at one row (1.40 vs
-// 1.50 ms) and loses at 2..4 (bench/cuda_notes.md, session 6). Plain attention without a
+// takes; default 1: on the H100 (1.3B plain) it beats the layer kernels at one row (1.18 vs
+// 1.49 ms) and loses at 2..4 (bench/cuda_notes.md, sessions 6-7). Plain attention without a
 // normalizer, 16-bit weights only.
 absl::Status CudaEngine::SetUpMegakernel() {
   const ModelConfig& c = config_;
