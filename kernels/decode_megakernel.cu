@@ -265,9 +265,6 @@ __device__ __forceinline__ void CopyRows(const void* src, uint4* xs, int m, int 
   __syncthreads();
 }
 
-// One (sequence, kv head, 16-column block) of the plain decode step, as LinearAttentionDecode
-// computes it: o = gamma * (q.S + sum over the window of (q.k^_i) v_i), the new token's k^/v
-// into the ring, and S += the window's k^ (x) v when the committed token completes its group.
 // Where an attention item (sequence, kv head h, columns c0..) finds its slot data.
 struct ItemSlot {
   LinearAttentionSeq sq;
@@ -320,6 +317,10 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
   }
 }
 
+// One (sequence, kv head, 16-column block) of the plain decode step, as LinearAttentionDecode
+// computes it: o = gamma * (q.S + sum over the window of (q.k^_i) v_i), the new token's k^/v
+// into the ring, and S += the window's k^ (x) v when the committed token completes its group.
+// buf holds the item's slot data (LoadSlot), in place once the block syncs.
 template <typename T>
 __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
                               float* buf) {
