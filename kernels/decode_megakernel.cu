@@ -62,7 +62,8 @@ __host__ __device__ inline size_t SlotBufFloats(int d) {
 }
 
 // Shared memory: the activations of the widest GEMV input (or the attention step's other
-// buffers), an attention item's slot data, then kWarps weight rings.
+// buffers; ActivationSmemBytes), an attention item's slot data, then kWarps weight rings
+// (from RingSmemOffset).
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   const size_t d = p.head_dim, q = p.heads / p.kv_heads;
   const size_t attention =
@@ -70,11 +71,10 @@ __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
   if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
   const size_t acts = static_cast<size_t>(p.rows) * widest * 2;
-  return ((acts > attention ? acts : attention) + 15) / 16 * 16 +
-         sizeof(float) * SlotBufFloats(p.head_dim);
+  return ((acts > attention ? acts : attention) + 15) / 16 * 16;
 }
-__host__ __device__ inline size_t SlotBufOffset(const MegaParams& p) {
-  return ActivationSmemBytes(p) - sizeof(float) * SlotBufFloats(p.head_dim);
+__host__ __device__ inline size_t RingSmemOffset(const MegaParams& p) {
+  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p.head_dim);
 }
 
 // The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
@@ -430,7 +430,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     if (t < m) p.argmax_keys[t] = 0ull;
   }
   WeightStream<T, kM> ws;
-  ws.Init(&p, smem4 + ActivationSmemBytes(p) / 16);
+  ws.Init(&p, smem4 + RingSmemOffset(p) / 16);
   // o and down add their rows to the residual: lane 0 asks for the residual entries before
   // the row's products, so the add waits for no round trip.
   struct Rows {
@@ -454,7 +454,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   GridSync(p.barrier, epoch);
   // The block's first attention item of a layer has its slot data copied while the norm and
   // the QKV phase run (the copies' group is followed by the weight stream's).
-  float* slot_buf = reinterpret_cast<float*>(reinterpret_cast<char*>(smem4) + SlotBufOffset(p));
+  float* slot_buf = reinterpret_cast<float*>(smem4 + ActivationSmemBytes(p) / 16);
   const int items = m * p.kv_heads * (D / kColBlock);
   for (int l = 0; l < p.num_layers; ++l) {
     const MegaLayer L = p.layers[l];
@@ -540,7 +540,7 @@ bool MegaShapeSupported(int hidden, int heads, int kv_heads, int head_dim, int f
          heads % kv_heads == 0 && heads / kv_heads <= kDecodeMaxQueryHeads;
 }
 
-size_t MegaSmemBytes(const MegaParams& p) { return ActivationSmemBytes(p) + kRingBytes; }
+size_t MegaSmemBytes(const MegaParams& p) { return RingSmemOffset(p) + kRingBytes; }
 
 cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
