@@ -290,7 +290,12 @@ __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLa
 template <bool kAsync>
 __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, float* buf) {
   const ItemSlot it = ItemSlotOf(p, L, item);
-  const int D = p.head_dim, d4 = D / 4;
+  const int D = p.head_dim, d4_shift = __ffs(D) - 3;  // D / 4 = 1 << d4_shift
+  const int ring0 = it.sq.fold_pos % p.ring_size;     // the window's first ring row
+  auto ring_row = [&](int r) {                        // r < kPlainSegment <= ring_size
+    const int row = ring0 + r;
+    return static_cast<size_t>(row >= p.ring_size ? row - p.ring_size : row);
+  };
   float* ks = buf;
   float* vs = ks + kPlainSegment * D;
   float* sc = vs + kPlainSegment * kColBlock;
@@ -301,16 +306,17 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
       *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
     }
   };
-  for (int idx = threadIdx.x; idx < (it.len - 1) * d4; idx += kThreads) {
-    const int r = idx / d4, c = 4 * (idx - r * d4);
-    const size_t ring_row = (it.sq.fold_pos + r) % p.ring_size;
-    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row * it.ring_stride + c);
+#pragma unroll 1
+  for (int idx = threadIdx.x; idx < (it.len - 1) << d4_shift; idx += kThreads) {
+    const int r = idx >> d4_shift, c = 4 * (idx & ((1 << d4_shift) - 1));
+    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row(r) * it.ring_stride + c);
   }
+#pragma unroll 1
   for (int idx = threadIdx.x; idx < (it.len - 1) * (kColBlock / 4); idx += kThreads) {
     const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
-    const size_t ring_row = (it.sq.fold_pos + r) % p.ring_size;
-    copy(vs + r * kColBlock + c, L.ring_v + it.ring_base + ring_row * it.ring_stride + it.c0 + c);
+    copy(vs + r * kColBlock + c, L.ring_v + it.ring_base + ring_row(r) * it.ring_stride + it.c0 + c);
   }
+#pragma unroll 1
   for (int idx = threadIdx.x; idx < D * (kColBlock / 4); idx += kThreads) {
     const int i = idx / (kColBlock / 4), c = 4 * (idx - i * (kColBlock / 4));
     copy(sc + i * kColBlock + c, it.sbase + static_cast<size_t>(i) * D + it.c0 + c);
@@ -342,8 +348,10 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   // This step's q, k and v of the head (the QKV phase's output).
   const int nqkv = (p.heads + 2 * p.kv_heads) * D;
   const float* src = p.qkv + static_cast<size_t>(row) * nqkv;
+  const int d_shift = __ffs(D) - 1;
+#pragma unroll 1
   for (int idx = t; idx < (qpk + 2) * D; idx += kThreads) {
-    const int which = idx / D, c = idx - which * D;
+    const int which = idx >> d_shift, c = idx & (D - 1);
     const int head = which < qpk    ? h * qpk + which
                      : which == qpk ? p.heads + h
                                     : p.heads + p.kv_heads + h;
@@ -358,7 +366,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   }
   if (warp < qpk + 2) {  // RoPE and the feature map, as QkvEpilogue
     float* dst = warp < qpk ? qs + warp * D : warp == qpk ? ks + (len - 1) * D : vnew;
-    detail::EpilogueHeadWarp(raw + warp * D, 1, 0, 0, D, warp > qpk, sq.start_pos, p.inv_freq,
+    detail::EpilogueHeadWarp<2>(raw + warp * D, 1, 0, 0, D, warp > qpk, sq.start_pos, p.inv_freq,
                              p.feature_map, dst, lane);
   }
   __syncthreads();
@@ -366,6 +374,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   for (int pr = warp; pr < qpk * len; pr += kWarps) {  // window weights q.k^ (plain)
     const int qi = pr / len, si = pr - qi * len;
     float dot = 0.f;
+#pragma unroll 1
     for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
     dot = detail::WarpSum(dot);
     if (lane == 0) ws[qi * kPlainSegment + si] = dot;
@@ -384,6 +393,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     const int qi = t / kColBlock, jj = t - qi * kColBlock;
     float acc = 0.f;
     for (int g = 0; g < kRowGroups; ++g) acc += red[(qi * kRowGroups + g) * kColBlock + jj];
+#pragma unroll 1
     for (int si = 0; si < len; ++si) acc += ws[qi * kPlainSegment + si] * vs[si * kColBlock + jj];
     const size_t o = (static_cast<size_t>(row) * p.heads + h * qpk + qi) * D + c0 + jj;
     static_cast<T*>(p.attn)[o] = detail::FromFloat<T>(acc * L.gamma);
@@ -399,6 +409,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
       const int i = rg + u * kRowGroups;
       if (i >= D) break;
       float v = sv[u];
+#pragma unroll 1
       for (int si = 0; si < len; ++si) v += ks[si * D + i] * vs[si * kColBlock + j];
       sbase[static_cast<size_t>(i) * D + c0 + j] = v;
     }

@@ -20,16 +20,17 @@ __device__ __forceinline__ float ApplyFeature(FeatureMapKind fm, float x) {
 }
 
 // One warp: dst[0..d) = phi(RoPE(sum_s partials[s][base..base+d))) (v: no RoPE/phi).
-// d <= 256; the rotate-half pair (i, i + d/2) stays in one lane.
+// d <= 64 * kPairs; the rotate-half pair (i, i + d/2) stays in one lane.
+template <int kPairs = 4>
 __device__ __forceinline__ void EpilogueHeadWarp(const float* partials, int splits,
                                                  size_t split_stride, size_t base, int d, bool is_v,
                                                  int pos, const double* inv_freq, FeatureMapKind fm,
                                                  float* dst, int lane) {
   const int half = d / 2;
-  float a[4], b[4];
+  float a[kPairs], b[kPairs];
   float ss = 0.f;
 #pragma unroll
-  for (int m = 0; m < 4; ++m) {
+  for (int m = 0; m < kPairs; ++m) {
     const int i = lane + 32 * m;
     a[m] = b[m] = 0.f;
     if (i >= half) continue;
@@ -48,7 +49,7 @@ __device__ __forceinline__ void EpilogueHeadWarp(const float* partials, int spli
   float scale = 1.f;
   if (!is_v && fm == FeatureMapKind::kL2Norm) scale = 1.f / fmaxf(sqrtf(WarpSum(ss)), 1e-12f);
 #pragma unroll
-  for (int m = 0; m < 4; ++m) {
+  for (int m = 0; m < kPairs; ++m) {
     const int i = lane + 32 * m;
     if (i >= half) continue;
     float x = a[m], y = b[m];
