@@ -34,7 +34,8 @@ __device__ __forceinline__ void FusedQkvEpilogue(const LinearAttentionParams& p,
     }
     EpilogueHeadWarp(p.qkv_partials, p.qkv_splits, split_stride,
                      row * width + static_cast<size_t>(col_head) * D, D, which > qpk,
-                     sq.start_pos + t, p.inv_freq, p.feature_map, dst, lane);
+                     RopeOf(p.rope, row, D, sq.start_pos + t, p.inv_freq), p.feature_map, dst,
+                     lane);
   }
 }
 
@@ -54,8 +55,8 @@ __device__ __forceinline__ void FusedQkvEpilogueOneToken(const LinearAttentionPa
                                         : p.heads + p.kv_heads + h;
     float* dst = which < qpk ? q_dst + which * D : which == qpk ? k_dst : v_dst;
     EpilogueHeadWarp(p.qkv_partials, p.qkv_splits, split_stride,
-                     row * width + static_cast<size_t>(col_head) * D, D, which > qpk, sq.start_pos,
-                     p.inv_freq, p.feature_map, dst, lane);
+                     row * width + static_cast<size_t>(col_head) * D, D, which > qpk,
+                     RopeOf(p.rope, row, D, sq.start_pos, p.inv_freq), p.feature_map, dst, lane);
   }
 }
 

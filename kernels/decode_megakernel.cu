@@ -314,7 +314,8 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
 #pragma unroll 1
   for (int idx = threadIdx.x; idx < (it.len - 1) * (kColBlock / 4); idx += kThreads) {
     const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
-    copy(vs + r * kColBlock + c, L.ring_v + it.ring_base + ring_row(r) * it.ring_stride + it.c0 + c);
+    copy(vs + r * kColBlock + c,
+         L.ring_v + it.ring_base + ring_row(r) * it.ring_stride + it.c0 + c);
   }
 #pragma unroll 1
   for (int idx = threadIdx.x; idx < D * (kColBlock / 4); idx += kThreads) {
@@ -366,8 +367,9 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   }
   if (warp < qpk + 2) {  // RoPE and the feature map, as QkvEpilogue
     float* dst = warp < qpk ? qs + warp * D : warp == qpk ? ks + (len - 1) * D : vnew;
-    detail::EpilogueHeadWarp<2>(raw + warp * D, 1, 0, 0, D, warp > qpk, sq.start_pos, p.inv_freq,
-                             p.feature_map, dst, lane);
+    const detail::Rope rope = detail::RopeOf(p.rope, row, D, sq.start_pos, p.inv_freq);
+    detail::EpilogueHeadWarp<2>(raw + warp * D, 1, 0, 0, D, warp > qpk, rope, p.feature_map, dst,
+                                lane);
   }
   __syncthreads();
   if (t < kColBlock) vs[(len - 1) * kColBlock + t] = vnew[c0 + t];
@@ -439,6 +441,13 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       p.residual[idx] = detail::ToFloat(embed[static_cast<size_t>(p.tokens[r]) * H + idx - r * H]);
     }
     if (t < m) p.argmax_keys[t] = 0ull;
+    if (p.rope && p.inv_freq) {  // the step's RoPE table (read after the first barrier)
+      const int half = D / 2;
+      for (int idx = t; idx < m * half; idx += kThreads) {
+        const int r = idx / half;
+        p.rope[idx] = detail::RopeCosSin(p.seqs[r].start_pos, p.inv_freq[idx - r * half]);
+      }
+    }
   }
   WeightStream<T, kM> ws;
   ws.Init(&p, smem4 + RingSmemOffset(p) / 16);

@@ -65,6 +65,7 @@ struct MegaParams {
   unsigned int* barrier = nullptr;            // the barrier counter, zeroed by DecodeMegakernel
   int32_t* argmax_out = nullptr;              // [rows]
   float* logits = nullptr;                    // [rows, vocab] fp32, or null: not written
+  float2* rope = nullptr;  // [rows, head_dim / 2] scratch for the step's RoPE table, or null
 };
 
 // Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths

@@ -76,6 +76,9 @@ struct LinearAttentionParams {
   int qkv_splits = 0;
   int qkv_rows = 0;
   const double* inv_freq = nullptr;  // [D / 2]; null: no RoPE
+  // The step's RoPE table (RopeTable: [qkv_rows][D / 2] (cos, sin) of each row's position),
+  // read instead of computing the angles from inv_freq; null: computed in place.
+  const float2* rope = nullptr;
   FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
   void* out = nullptr;
   DType out_dtype = DType::kF32;

@@ -41,10 +41,8 @@ __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits
   dst = h < heads ? q_out + (static_cast<size_t>(r) * heads + h) * head_dim
                   : k_out + (static_cast<size_t>(r) * kv_heads + (h - heads)) * head_dim;
   if (active && inv_freq) {
-    const double angle = static_cast<double>(positions[r]) * inv_freq[i];
-    double sd, cd;
-    sincos(angle, &sd, &cd);
-    const float s = static_cast<float>(sd), c = static_cast<float>(cd);
+    const float2 cs = detail::RopeCosSin(positions[r], inv_freq[i]);
+    const float c = cs.x, s = cs.y;
     const float ra = a * c - b * s;  // x * cos + rotate_half(x) * sin, rotate_half = (-x2, x1)
     const float rb = b * c + a * s;
     a = ra;
@@ -65,7 +63,28 @@ __global__ void QkvEpilogueKernel(const float* __restrict__ partials, int splits
   }
 }
 
+__global__ void RopeTableKernel(const int32_t* __restrict__ positions,
+                                const double* __restrict__ inv_freq, int rows, int half,
+                                float2* __restrict__ table) {
+  detail::PdlWait();
+  detail::PdlTrigger();
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= rows * half) return;
+  const int r = idx / half;
+  table[idx] = detail::RopeCosSin(positions[r], inv_freq[idx - r * half]);
+}
+
 }  // namespace
+
+cudaError_t RopeTable(const int32_t* positions, const double* inv_freq, int rows, int head_dim,
+                      float2* table, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (head_dim % 2 != 0 || inv_freq == nullptr) return cudaErrorInvalidValue;
+  const int half = head_dim / 2, threads = 256;
+  const int blocks = (rows * half + threads - 1) / threads;
+  return detail::Launch(RopeTableKernel, dim3(blocks), threads, 0, stream, positions, inv_freq,
+                        rows, half, table);
+}
 
 cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positions,
                         const double* inv_freq, FeatureMapKind feature_map, float* q_out,

@@ -13,12 +13,19 @@
 #define LINSPEC_KERNELS_QKV_EPILOGUE_H_
 
 #include <cuda_runtime_api.h>
+#include <vector_types.h>
 
 #include <cstdint>
 
 namespace linspec::kernels {
 
 enum class FeatureMapKind { kL2Norm, kElu1, kRelu, kIdentity };
+
+// RoPE's (cos, sin) of every row's angles, once per step instead of once per layer and head:
+// table [rows, head_dim / 2] float2 = (cos, sin)(positions[r] * inv_freq[i]), computed in double
+// and rounded to float exactly as the epilogues compute them in place (identical results).
+cudaError_t RopeTable(const int32_t* positions, const double* inv_freq, int rows, int head_dim,
+                      float2* table, cudaStream_t stream);
 
 cudaError_t QkvEpilogue(const float* partials, int splits, const int32_t* positions,
                         const double* inv_freq, FeatureMapKind feature_map, float* q_out,

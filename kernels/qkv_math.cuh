@@ -19,13 +19,39 @@ __device__ __forceinline__ float ApplyFeature(FeatureMapKind fm, float x) {
   }
 }
 
+// RoPE's (cos, sin) of the angle pos * inv_freq, in double as the CPU backend computes them
+// (RopeTable's entries, or computed in place).
+__device__ __forceinline__ float2 RopeCosSin(int pos, double inv_freq) {
+  double sd, cd;
+  sincos(static_cast<double>(pos) * inv_freq, &sd, &cd);
+  return make_float2(static_cast<float>(cd), static_cast<float>(sd));
+}
+
+// Where a head vector's RoPE angles come from: the token row's RopeTable entries [d / 2]
+// (table), else RopeCosSin(pos, inv_freq[i]); neither: no RoPE.
+struct Rope {
+  const float2* table;
+  int pos;
+  const double* inv_freq;
+  __device__ __forceinline__ bool on() const { return table != nullptr || inv_freq != nullptr; }
+  __device__ __forceinline__ float2 at(int i) const {
+    return table ? __ldcg(table + i) : RopeCosSin(pos, inv_freq[i]);
+  }
+};
+
+// rope of token row `row` at position pos: the step's RopeTable [rows][d / 2] when there is one.
+__device__ __forceinline__ Rope RopeOf(const float2* table, size_t row, int d, int pos,
+                                       const double* inv_freq) {
+  return Rope{table ? table + row * (d / 2) : nullptr, pos, inv_freq};
+}
+
 // One warp: dst[0..d) = phi(RoPE(sum_s partials[s][base..base+d))) (v: no RoPE/phi).
 // d <= 64 * kPairs; the rotate-half pair (i, i + d/2) stays in one lane.
 template <int kPairs = 4>
 __device__ __forceinline__ void EpilogueHeadWarp(const float* partials, int splits,
                                                  size_t split_stride, size_t base, int d, bool is_v,
-                                                 int pos, const double* inv_freq, FeatureMapKind fm,
-                                                 float* dst, int lane) {
+                                                 const Rope& rope, FeatureMapKind fm, float* dst,
+                                                 int lane) {
   const int half = d / 2;
   float a[kPairs], b[kPairs];
   float ss = 0.f;
@@ -36,10 +62,9 @@ __device__ __forceinline__ void EpilogueHeadWarp(const float* partials, int spli
     if (i >= half) continue;
     a[m] = SumSplits(partials, splits, split_stride, base + i);
     b[m] = SumSplits(partials, splits, split_stride, base + i + half);
-    if (!is_v && inv_freq) {
-      double sd, cd;
-      sincos(static_cast<double>(pos) * inv_freq[i], &sd, &cd);
-      const float s = static_cast<float>(sd), c = static_cast<float>(cd);
+    if (!is_v && rope.on()) {
+      const float2 cs = rope.at(i);
+      const float c = cs.x, s = cs.y;
       const float ra = a[m] * c - b[m] * s, rb = b[m] * c + a[m] * s;
       a[m] = ra;
       b[m] = rb;

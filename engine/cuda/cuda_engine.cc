@@ -125,6 +125,11 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   const kernels::DType act = wdtype_;
   const kernels::DType f32 = kernels::DType::kF32;
   LINSPEC_CUDA_RETURN(kernels::EmbeddingGather(embed_, wdtype_, tokens, x, n, hid, stream_));
+  // RoPE's angles once per step for every layer's attention epilogue.
+  const float2* rope = rope_.get<float2>();
+  if (rope)
+    LINSPEC_CUDA_RETURN(
+        kernels::RopeTable(tokens + n, inv_freq_, n, d, rope_.get<float2>(), stream_));
   int splits = 0;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerWeights& L = layers_[l];
@@ -156,6 +161,7 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
     p.qkv_splits = splits;
     p.qkv_rows = n;
     p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
+    p.rope = rope;
     p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
     p.column_split = shape.attn_split;
     p.defer_ring_write = shape.defer_ring;

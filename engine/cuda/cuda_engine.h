@@ -183,6 +183,7 @@ class CudaEngine final : public Engine {
   void* lm_head_ = nullptr;
   float* final_norm_ = nullptr;
   double* inv_freq_ = nullptr;
+  DeviceMemory rope_;  // [max tokens][head_dim / 2] (cos, sin): the step's RoPE table, or none
 
   std::vector<DeviceMemory> slot_mem_;
   std::vector<LayerSlots> slots_;

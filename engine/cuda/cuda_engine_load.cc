@@ -245,6 +245,9 @@ absl::Status CudaEngine::AllocateStepBuffers() {
   RETURN_IF_ERROR(logits_part_.Allocate(lpart * 4, "logit partials"));
   RETURN_IF_ERROR(logits_.Allocate(n * vocab * 4, "logits"));
   RETURN_IF_ERROR(argmax_.Allocate(n * 4, "argmax"));
+  if (c.linear_attention.rope) {  // the step's RoPE table (kernels::RopeTable)
+    RETURN_IF_ERROR(rope_.Allocate(n * (c.head_dim / 2) * sizeof(float2), "RoPE table"));
+  }
   // Chunk-parallel prefill scratch: enough blocks for a full batch of prompt tokens (chunks
   // that would not fit run on the recurrent kernel).
   if (const char* e = std::getenv("LINSPEC_CUDA_CHUNKED_PREFILL"); e && e[0] == '0') {

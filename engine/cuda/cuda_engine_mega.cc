@@ -92,6 +92,7 @@ absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
   kernels::MegaParams p = MegaShape(shape.seqs);
   p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
   p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
+  p.rope = p.inv_freq ? rope_.get<float2>() : nullptr;
   p.layers = mega_layers_.get<kernels::MegaLayer>();
   p.embed = embed_;
   p.lm_head = lm_head_;

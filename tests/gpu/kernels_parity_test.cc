@@ -1,6 +1,7 @@
 // Parity of every CUDA kernel with its CPU twin (kernels/reference.h): random inputs (never
 // zeros), poisoned outputs (every element must be written), relative-error bounds per dtype.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -267,10 +268,45 @@ TEST_F(KernelParity, QkvEpilogueAllFeatureMaps) {
   }
 }
 
+// The step's RoPE table holds (cos, sin) of every row's angles as the epilogues compute them in
+// place: in double, rounded to float (a host libm may round the double result differently by
+// an ulp, so at most one float ulp apart and almost all entries identical).
+TEST_F(KernelParity, RopeTableMatchesDoubleAngles) {
+  for (int d : {16, 128}) {
+    const int rows = 37;
+    std::vector<int32_t> pos(rows);
+    for (auto& p : pos) p = std::uniform_int_distribution<int>(0, 1 << 20)(rng_);
+    pos[0] = 0;
+    const auto inv = ref::RopeInvFreq(d, 10000.f);
+    DeviceBuffer<double> dinv(inv);
+    DeviceBuffer<int32_t> dpos(pos);
+    DeviceBuffer<float> table(size_t(rows) * d);  // [rows][d / 2] float2
+    table.Poison();
+    CUDA_OK(RopeTable(dpos.get(), dinv.get(), rows, d, reinterpret_cast<float2*>(table.get()),
+                      nullptr));
+    const std::vector<float> got = table.Download();
+    size_t exact = 0;
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < d / 2; ++i) {
+        const double a = static_cast<double>(pos[r]) * inv[i];
+        const float want[2] = {static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a))};
+        for (int c = 0; c < 2; ++c) {
+          const float g = got[(size_t(r) * d / 2 + i) * 2 + c];
+          EXPECT_LE(std::abs(g - want[c]), 6e-8f) << "row " << r << " pair " << i << " c " << c;
+          exact += g == want[c];
+        }
+      }
+    }
+    EXPECT_GE(exact, size_t(rows) * d * 99 / 100) << "d=" << d;
+  }
+  EXPECT_EQ(RopeTable(nullptr, nullptr, 1, 16, nullptr, nullptr), cudaErrorInvalidValue);
+}
+
 struct AttnCase {
   int heads, kv_heads, d, group, conv;
   bool normalize;
-  bool fused = false;  // q/k/v from projection partials through the fused epilogue
+  bool fused = false;       // q/k/v from projection partials through the fused epilogue
+  bool rope_table = false;  // fused: RoPE from the step's table (RopeTable), not in place
 };
 
 // Random slots and a random batch of sequences (decode, verify, draft appends, prefill chunks);
@@ -339,15 +375,17 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
   std::vector<float> partials;
   std::vector<double> inv = ref::RopeInvFreq(c.d, 10000.f);
   const FeatureMapKind fm = positive ? FeatureMapKind::kElu1 : FeatureMapKind::kL2Norm;
+  std::vector<int32_t> positions(tokens);
+  for (const auto& sq : seqs)
+    for (int i = 0; i < sq.num_new; ++i) positions[sq.token_offset + i] = sq.start_pos + i;
   if (c.fused) {
     partials = RandomVec(rng, size_t(qkv_splits) * tokens * width);
-    std::vector<int32_t> pos(tokens);
-    for (const auto& sq : seqs)
-      for (int i = 0; i < sq.num_new; ++i) pos[sq.token_offset + i] = sq.start_pos + i;
-    ref::QkvEpilogue(partials.data(), qkv_splits, pos.data(), inv.data(), fm, q.data(), k.data(),
-                     v.data(), tokens, c.heads, c.kv_heads, c.d);
+    ref::QkvEpilogue(partials.data(), qkv_splits, positions.data(), inv.data(), fm, q.data(),
+                     k.data(), v.data(), tokens, c.heads, c.kv_heads, c.d);
   }
 
+  DeviceBuffer<int32_t> dpositions(positions);
+  DeviceBuffer<float> rope_table(size_t(tokens) * c.d);  // [tokens][d / 2] float2
   DeviceBuffer<LinearAttentionSeq> dseqs(seqs);
   DeviceBuffer<float> dpart(std::max<size_t>(partials.size(), 1));
   DeviceBuffer<double> dinv(inv);
@@ -390,6 +428,12 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
     p.qkv_rows = tokens;
     p.inv_freq = dinv.get();
     p.feature_map = fm;
+    if (c.rope_table) {
+      rope_table.Poison();
+      p.rope = reinterpret_cast<const float2*>(rope_table.get());
+      CUDA_OK(RopeTable(dpositions.get(), p.inv_freq, tokens, c.d,
+                        reinterpret_cast<float2*>(rope_table.get()), nullptr));
+    }
   }
   if (chunked) {
     const int block = ChunkedBlockSize(c.group);
@@ -451,13 +495,21 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
 
 TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
   const AttnCase cases[] = {
-      {16, 16, 128, 0, 0, false},       {4, 2, 64, 0, 0, true},
-      {8, 8, 128, 64, 32, false},       {8, 2, 128, 64, 16, false},
-      {4, 4, 32, 4, 3, false},          {6, 3, 16, 8, 0, false},
-      {4, 1, 128, 0, 0, false},         {2, 2, 64, 16, 5, false},
-      {4, 2, 64, 0, 5, false},          {8, 8, 128, 64, 32, false, true},
-      {16, 16, 128, 0, 0, false, true}, {4, 2, 64, 0, 0, true, true},
+      {16, 16, 128, 0, 0, false},
+      {4, 2, 64, 0, 0, true},
+      {8, 8, 128, 64, 32, false},
+      {8, 2, 128, 64, 16, false},
+      {4, 4, 32, 4, 3, false},
+      {6, 3, 16, 8, 0, false},
+      {4, 1, 128, 0, 0, false},
+      {2, 2, 64, 16, 5, false},
+      {4, 2, 64, 0, 5, false},
+      {8, 8, 128, 64, 32, false, true},
+      {16, 16, 128, 0, 0, false, true},
+      {4, 2, 64, 0, 0, true, true},
       {6, 3, 16, 8, 3, false, true},
+      {16, 16, 128, 0, 0, false, true, true},
+      {6, 3, 16, 8, 3, false, true, true},
   };
   for (int rep = 0; rep < 4; ++rep) {
     for (const AttnCase& c : cases) {
@@ -465,7 +517,7 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
       SCOPED_TRACE(::testing::Message()
                    << "H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G=" << c.group
                    << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
-                   << " rep=" << rep << " column_split=" << split);
+                   << " table=" << c.rope_table << " rep=" << rep << " column_split=" << split);
       RunAttentionCase(rng_, c, split);
     }
   }
@@ -484,9 +536,9 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
   for (int rep = 0; rep < 4; ++rep) {
     for (const AttnCase& c : cases) {
       SCOPED_TRACE(::testing::Message()
-                   << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
-                   << " G=" << c.group << " C=" << c.conv << " norm=" << c.normalize
-                   << " fused=" << c.fused << " stages=" << (rep == 0 ? 0 : rep + 1));
+                   << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G="
+                   << c.group << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
+                   << " table=" << c.rope_table << " stages=" << (rep == 0 ? 0 : rep + 1));
       RunAttentionCase(rng_, c, rep == 0 ? 0 : rep + 1, false, false, /*decode=*/true);
     }
   }
