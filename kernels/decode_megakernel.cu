@@ -55,10 +55,22 @@ __device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc)
   return acc;
 }
 
-// An attention item's slot data (LoadSlot): the window's k^ rows [kPlainSegment][D] (the new
-// token's row last), their v columns [kPlainSegment][kColBlock] and S's columns [D][kColBlock].
-__host__ __device__ inline size_t SlotBufFloats(int d) {
-  return static_cast<size_t>(kPlainSegment) * d + kPlainSegment * kColBlock + d * kColBlock;
+// Rows of an attention item's window (the positions not folded into S, the new token's
+// included): the model's group, or kPlainSegment (FoldGroup); and of its v columns: the window
+// and the conv's taps.
+__host__ __device__ inline int WindowCap(const MegaParams& p) {
+  return p.group_size > 0 ? p.group_size : kPlainSegment;
+}
+__host__ __device__ inline int VRowsCap(const MegaParams& p) {
+  return WindowCap(p) > p.conv_taps ? WindowCap(p) : p.conv_taps;
+}
+
+// An attention item's slot data (LoadSlot): the window's k^ rows [WindowCap][D] (the new
+// token's row last), the v columns [VRowsCap][kColBlock] of positions [vlo, start_pos] and S's
+// columns [D][kColBlock].
+__host__ __device__ inline size_t SlotBufFloats(const MegaParams& p) {
+  const size_t d = p.head_dim;
+  return WindowCap(p) * d + VRowsCap(p) * kColBlock + d * kColBlock;
 }
 
 // Shared memory: the activations of the widest GEMV input (or the attention step's other
@@ -67,14 +79,14 @@ __host__ __device__ inline size_t SlotBufFloats(int d) {
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   const size_t d = p.head_dim, q = p.heads / p.kv_heads;
   const size_t attention =
-      sizeof(float) * ((q + 2) * d + q * d + d + q * kPlainSegment + q * kRowGroups * kColBlock);
+      sizeof(float) * ((q + 2) * d + q * d + d + q * WindowCap(p) + q * kRowGroups * kColBlock);
   size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
   if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
   const size_t acts = static_cast<size_t>(p.rows) * widest * 2;
   return ((acts > attention ? acts : attention) + 15) / 16 * 16;
 }
 __host__ __device__ inline size_t RingSmemOffset(const MegaParams& p) {
-  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p.head_dim);
+  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p);
 }
 
 // The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
@@ -268,10 +280,14 @@ __device__ __forceinline__ void CopyRows(const void* src, uint4* xs, int m, int 
 // Where an attention item (sequence, kv head h, columns c0..) finds its slot data.
 struct ItemSlot {
   LinearAttentionSeq sq;
-  int h, c0, len;  // len: the window, the new token last
+  int h, c0, len;  // len: the window [fold_pos, start_pos], the new token last
+  int vlo, nv;     // v rows of positions [vlo, start_pos] (window and conv taps), nv of them
   size_t ring_base, ring_stride;
   float* sbase;  // S of (slot, h)
 };
+// kGeneral: the augmented window (local groups, conv on v) at run-time sizes; else the plain
+// 16-row window (WindowCap == VRowsCap == kPlainSegment, vlo == fold_pos) at compile-time sizes.
+template <bool kGeneral>
 __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLayer& L, int item) {
   const int D = p.head_dim, ncb = D / kColBlock;
   const int s = item / (p.kv_heads * ncb), rem = item - s * (p.kv_heads * ncb);
@@ -279,6 +295,9 @@ __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLa
   it.sq = p.seqs[s];
   it.h = rem / ncb, it.c0 = (rem - it.h * ncb) * kColBlock;
   it.len = it.sq.start_pos + 1 - it.sq.fold_pos;
+  it.vlo =
+      kGeneral ? min(it.sq.fold_pos, max(0, it.sq.start_pos + 1 - p.conv_taps)) : it.sq.fold_pos;
+  it.nv = it.sq.start_pos + 1 - it.vlo;
   it.ring_base = (static_cast<size_t>(it.sq.slot) * p.ring_size * p.kv_heads + it.h) * D;
   it.ring_stride = static_cast<size_t>(p.kv_heads) * D;
   it.sbase = L.state + (static_cast<size_t>(it.sq.slot) * p.kv_heads + it.h) * D * D;
@@ -287,18 +306,21 @@ __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLa
 
 // An item's slot data (written by earlier launches, read before this launch writes any of it)
 // into buf (SlotBufFloats): by cp.async (kAsync; the caller commits and waits) or by loads.
-template <bool kAsync>
+template <bool kAsync, bool kGeneral>
 __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, float* buf) {
-  const ItemSlot it = ItemSlotOf(p, L, item);
+  const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
   const int D = p.head_dim, d4_shift = __ffs(D) - 3;  // D / 4 = 1 << d4_shift
-  const int ring0 = it.sq.fold_pos % p.ring_size;     // the window's first ring row
-  auto ring_row = [&](int r) {                        // r < kPlainSegment <= ring_size
-    const int row = ring0 + r;
+  // Ring rows of the window's first k^ row and first v row (rows r0 + r wrap once: r <
+  // VRowsCap <= ring_size, RingSizeFor).
+  const int k_row0 = it.sq.fold_pos % p.ring_size;
+  const int v_row0 = kGeneral ? it.vlo % p.ring_size : k_row0;
+  auto ring_row = [&](int r0, int r) {
+    const int row = r0 + r;
     return static_cast<size_t>(row >= p.ring_size ? row - p.ring_size : row);
   };
   float* ks = buf;
-  float* vs = ks + kPlainSegment * D;
-  float* sc = vs + kPlainSegment * kColBlock;
+  float* vs = ks + (kGeneral ? WindowCap(p) : kPlainSegment) * D;
+  float* sc = vs + (kGeneral ? VRowsCap(p) : kPlainSegment) * kColBlock;
   auto copy = [](float* dst, const float* src) {
     if constexpr (kAsync) {
       detail::CpAsync16(dst, src);
@@ -309,13 +331,13 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
 #pragma unroll 1
   for (int idx = threadIdx.x; idx < (it.len - 1) << d4_shift; idx += kThreads) {
     const int r = idx >> d4_shift, c = 4 * (idx & ((1 << d4_shift) - 1));
-    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row(r) * it.ring_stride + c);
+    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row(k_row0, r) * it.ring_stride + c);
   }
 #pragma unroll 1
-  for (int idx = threadIdx.x; idx < (it.len - 1) * (kColBlock / 4); idx += kThreads) {
+  for (int idx = threadIdx.x; idx < (it.nv - 1) * (kColBlock / 4); idx += kThreads) {
     const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
     copy(vs + r * kColBlock + c,
-         L.ring_v + it.ring_base + ring_row(r) * it.ring_stride + it.c0 + c);
+         L.ring_v + it.ring_base + ring_row(v_row0, r) * it.ring_stride + it.c0 + c);
   }
 #pragma unroll 1
   for (int idx = threadIdx.x; idx < D * (kColBlock / 4); idx += kThreads) {
@@ -324,26 +346,30 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
   }
 }
 
-// One (sequence, kv head, 16-column block) of the plain decode step, as LinearAttentionDecode
-// computes it: o = gamma * (q.S + sum over the window of (q.k^_i) v_i), the new token's k^/v
+// One (sequence, kv head, 16-column block) of the decode step, as LinearAttentionDecode
+// computes it: plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented
+// o = gamma * q.S + sum over the window of relu(q.k^_i)^2 v_i + conv(v); the new token's k^/v
 // into the ring, and S += the window's k^ (x) v when the committed token completes its group.
 // buf holds the item's slot data (LoadSlot), in place once the block syncs.
-template <typename T>
+template <typename T, bool kGeneral>
 __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
                               float* buf) {
   const int D = p.head_dim, qpk = p.heads / p.kv_heads;
-  const ItemSlot it = ItemSlotOf(p, L, item);
+  const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
   const LinearAttentionSeq& sq = it.sq;
   const int h = it.h, c0 = it.c0, len = it.len, row = sq.token_offset;
+  const int cap = kGeneral ? WindowCap(p) : kPlainSegment;
+  const int wv = kGeneral ? sq.fold_pos - it.vlo : 0;  // the window's first row in vs
+  const bool aug = kGeneral && p.group_size > 0;
   const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
-  float* raw = sm;                        // [qpk + 2][D] projections of this head
-  float* qs = raw + (qpk + 2) * D;        // [qpk][D]
-  float* vnew = qs + qpk * D;             // [D]
-  float* ws = vnew + D;                   // [qpk][kPlainSegment]
-  float* red = ws + qpk * kPlainSegment;  // [qpk][kRowGroups][kColBlock]
-  float* ks = buf;                        // LoadSlot's
-  float* vs = ks + kPlainSegment * D;
-  const float* sc = vs + kPlainSegment * kColBlock;
+  float* raw = sm;                  // [qpk + 2][D] projections of this head
+  float* qs = raw + (qpk + 2) * D;  // [qpk][D]
+  float* vnew = qs + qpk * D;       // [D]
+  float* ws = vnew + D;             // [qpk][cap]
+  float* red = ws + qpk * cap;      // [qpk][kRowGroups][kColBlock]
+  float* ks = buf;                  // LoadSlot's
+  float* vs = ks + cap * D;
+  const float* sc = vs + (kGeneral ? VRowsCap(p) : kPlainSegment) * kColBlock;
   const size_t ring_base = it.ring_base, ring_stride = it.ring_stride;
   float* sbase = it.sbase;
   // This step's q, k and v of the head (the QKV phase's output).
@@ -372,14 +398,15 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
                                 lane);
   }
   __syncthreads();
-  if (t < kColBlock) vs[(len - 1) * kColBlock + t] = vnew[c0 + t];
-  for (int pr = warp; pr < qpk * len; pr += kWarps) {  // window weights q.k^ (plain)
+  if (t < kColBlock) vs[(it.nv - 1) * kColBlock + t] = vnew[c0 + t];
+  // Window weights: plain q.k^, augmented relu(q.k^)^2 (every window key is <= the query).
+  for (int pr = warp; pr < qpk * len; pr += kWarps) {
     const int qi = pr / len, si = pr - qi * len;
     float dot = 0.f;
 #pragma unroll 1
     for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
     dot = detail::WarpSum(dot);
-    if (lane == 0) ws[qi * kPlainSegment + si] = dot;
+    if (lane == 0) ws[qi * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
   }
   for (int qi = 0; qi < qpk; ++qi) {  // q.S over this thread's rows
     float a = 0.f;
@@ -395,24 +422,31 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     const int qi = t / kColBlock, jj = t - qi * kColBlock;
     float acc = 0.f;
     for (int g = 0; g < kRowGroups; ++g) acc += red[(qi * kRowGroups + g) * kColBlock + jj];
+    if (aug) acc *= L.gamma;  // the global term's factor, before the local window joins
 #pragma unroll 1
-    for (int si = 0; si < len; ++si) acc += ws[qi * kPlainSegment + si] * vs[si * kColBlock + jj];
+    for (int si = 0; si < len; ++si) acc += ws[qi * cap + si] * vs[(wv + si) * kColBlock + jj];
+    float conv = 0.f;  // the causal depthwise conv on v (augmented)
+#pragma unroll 1
+    for (int c = 0; c < (kGeneral && L.conv ? p.conv_taps : 0); ++c) {
+      const int pos = sq.start_pos - p.conv_taps + 1 + c;
+      if (pos >= 0) conv += L.conv[h * p.conv_taps + c] * vs[(pos - it.vlo) * kColBlock + jj];
+    }
     const size_t o = (static_cast<size_t>(row) * p.heads + h * qpk + qi) * D + c0 + jj;
-    static_cast<T*>(p.attn)[o] = detail::FromFloat<T>(acc * L.gamma);
+    static_cast<T*>(p.attn)[o] = detail::FromFloat<T>((aug ? acc : acc * L.gamma) + conv);
   }
   if (t < kColBlock) {  // the new token's k^ / v columns into the ring
     const size_t dst = ring_base + (sq.start_pos % p.ring_size) * ring_stride + c0 + t;
     L.ring_k[dst] = ks[(len - 1) * D + c0 + t];
     L.ring_v[dst] = vnew[c0 + t];
   }
-  if (OneTokenStepFolds(sq, kPlainSegment)) {
+  if (OneTokenStepFolds(sq, cap)) {
 #pragma unroll
     for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
       const int i = rg + u * kRowGroups;
       if (i >= D) break;
       float v = sv[u];
 #pragma unroll 1
-      for (int si = 0; si < len; ++si) v += ks[si * D + i] * vs[si * kColBlock + j];
+      for (int si = 0; si < len; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
       sbase[static_cast<size_t>(i) * D + c0 + j] = v;
     }
   }
@@ -424,8 +458,9 @@ __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
   return (static_cast<unsigned long long>(u) << 32) | (0xffffffffu - static_cast<unsigned>(idx));
 }
 
-// kM: the most rows the instance takes (1: a one-row instance, smaller and unrolled for it).
-template <typename T, int kM>
+// kM: the most rows the instance takes (1: a one-row instance, smaller and unrolled for it);
+// kGeneral: see ItemSlotOf.
+template <typename T, int kM, bool kGeneral>
 __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant__ MegaParams p) {
   extern __shared__ uint4 smem4[];
   __shared__ float scratch[32];
@@ -480,7 +515,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     const MegaLayer L = p.layers[l];
     unsigned int slot_mark = 0;
     if (blockIdx.x < items) {
-      LoadSlot<true>(p, L, blockIdx.x, slot_buf);
+      LoadSlot<true, kGeneral>(p, L, blockIdx.x, slot_buf);
       detail::CpAsyncCommit();
       slot_mark = ws.issued;
     }
@@ -494,13 +529,13 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     GridSync(p.barrier, epoch);
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
       if (item != blockIdx.x) {
-        LoadSlot<false>(p, L, item, slot_buf);
+        LoadSlot<false, kGeneral>(p, L, item, slot_buf);
       } else if (ws.issued - slot_mark >= kStages - 2) {  // groups committed after the copies
         detail::CpAsyncWait<kStages - 2>();
       } else {
         detail::CpAsyncWait<0>();
       }
-      AttentionItem<T>(p, L, item, reinterpret_cast<float*>(smem4), slot_buf);
+      AttentionItem<T, kGeneral>(p, L, item, reinterpret_cast<float*>(smem4), slot_buf);
       __syncthreads();
     }
     GridSync(p.barrier, epoch);
@@ -564,17 +599,20 @@ size_t MegaSmemBytes(const MegaParams& p) { return RingSmemOffset(p) + kRingByte
 
 cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
-      !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn)) {
+      !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn) || p.group_size < 0 ||
+      p.group_size > kDecodeMaxGroup || p.conv_taps < 0 || p.ring_size < VRowsCap(p)) {
     return cudaErrorInvalidValue;
   }
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);
   if (e != cudaSuccess) return e;
   const size_t smem = MegaSmemBytes(p);
-  const bool one = p.rows == 1;
-  auto* kernel =
-      dtype == DType::kBF16
-          ? (one ? MegaKernel<__nv_bfloat16, 1> : MegaKernel<__nv_bfloat16, kMegaMaxRows>)
-          : (one ? MegaKernel<__half, 1> : MegaKernel<__half, kMegaMaxRows>);
+  const bool one = p.rows == 1, general = p.group_size > 0 || p.conv_taps > 0;
+  auto pick = [&](auto t) {
+    using T = decltype(t);
+    if (general) return one ? MegaKernel<T, 1, true> : MegaKernel<T, kMegaMaxRows, true>;
+    return one ? MegaKernel<T, 1, false> : MegaKernel<T, kMegaMaxRows, false>;
+  };
+  auto* kernel = dtype == DType::kBF16 ? pick(__nv_bfloat16{}) : pick(__half{});
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(smem));
   if (e != cudaSuccess) return e;

@@ -7,13 +7,14 @@
 // instead of ~8 dependent launches, and each projection is a GEMV whose rows are spread over
 // every warp of the device with full-length dot products (no split-K partials).
 //
-// Scope: plain linear attention (no local groups, no conv, no normalizer), bf16 or fp16
-// weights, one new token per sequence that DecodeFastPathOk admits. Writes the greedy tokens
-// and, when asked, the logits (which the engine's sampling kernel then reads). Same math and the
-// same slot updates (S on a completed group, ring row of the new token) as the layer-by-layer path
-// (LinearAttentionDecode and friends); only the order of fp32 sums differs. The engine takes it for
-// one-sequence steps by default (LINSPEC_CUDA_MEGA): on the H100 it beats the layer kernels there,
-// not at 2..4 rows.
+// Scope: plain linear attention without a normalizer, or the augmented variant (local groups
+// of group_size <= kDecodeMaxGroup, the conv on v); bf16 or fp16 weights; one new token per
+// sequence that DecodeFastPathOk admits; shared memory for the window (MegaSmemBytes). Writes the
+// greedy tokens and, when asked, the logits (which the engine's sampling kernel then reads). Same
+// math and the same slot updates (S on a completed group, ring row of the new token) as the
+// layer-by-layer path (LinearAttentionDecode and friends); only the order of fp32 sums differs. The
+// engine takes it for one-sequence steps by default (LINSPEC_CUDA_MEGA): on the H100 it beats the
+// layer kernels there, not at 2..4 rows.
 #ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 #define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 
@@ -38,6 +39,7 @@ struct MegaLayer {
   const void* down = nullptr;     // [hidden, ffn]
   const float* in_norm = nullptr;
   const float* post_norm = nullptr;
+  const float* conv = nullptr;  // [kv_heads, conv_taps] fp32 (augmented), or null
   float* state = nullptr;
   float* ring_k = nullptr;
   float* ring_v = nullptr;
@@ -48,6 +50,8 @@ struct MegaParams {
   int rows = 0;  // sequences, one token each; <= kMegaMaxRows
   int hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0, num_layers = 0;
   int ring_size = 0;
+  int group_size = 0;  // augmented: the local group (window <= group_size); 0: plain
+  int conv_taps = 0;   // augmented: taps of the conv on v (MegaLayer::conv); 0: none
   float eps = 1e-5f;
   FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
   const double* inv_freq = nullptr;   // [head_dim / 2]; null: no RoPE

@@ -12,17 +12,19 @@ namespace linspec::engine::cuda {
 // LINSPEC_CUDA_MEGA=<rows> (0..kernels::kMegaMaxRows) caps the decode steps the megakernel
 // takes; default 1: on the H100 (1.3B plain) it beats the layer kernels at one row (1.18 vs
 // 1.49 ms) and loses at 2..4 (bench/cuda_notes.md, sessions 6-7). Plain attention without a
-// normalizer, 16-bit weights only.
+// normalizer or the augmented variant, 16-bit weights only.
 absl::Status CudaEngine::SetUpMegakernel() {
   const ModelConfig& c = config_;
   mega_max_rows_ = 1;
   if (const char* e = std::getenv("LINSPEC_CUDA_MEGA"); e && *e) {
     mega_max_rows_ = std::clamp(std::atoi(e), 0, kernels::kMegaMaxRows);
   }
-  bool ok = wdtype_ != kernels::DType::kF32 && !c.augmented() && !c.linear_attention.normalize &&
-            kernels::MegaShapeSupported(c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
-                                        c.head_dim, c.intermediate_size);
-  for (const LayerWeights& L : layers_) ok = ok && L.conv == nullptr;
+  const bool normalized = !c.augmented() && c.linear_attention.normalize;
+  const bool ok =
+      wdtype_ != kernels::DType::kF32 && !normalized &&
+      kernels::FoldGroup(c.linear_attention.group_size) <= kernels::kDecodeMaxGroup &&
+      kernels::MegaShapeSupported(c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
+                                  c.head_dim, c.intermediate_size);
   if (!ok) mega_max_rows_ = 0;
   // Row counts whose launch would not fit the shared memory (less 2 KB of the kernel's static
   // shared memory) take the layer kernels.
@@ -38,15 +40,8 @@ absl::Status CudaEngine::SetUpMegakernel() {
   std::vector<kernels::MegaLayer> table(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerWeights& L = layers_[l];
-    table[l] = {L.qkv,
-                L.o,
-                L.gate_up,
-                L.down,
-                L.in_norm,
-                L.post_norm,
-                slots_[l].state,
-                slots_[l].ring_k,
-                slots_[l].ring_v,
+    table[l] = {L.qkv,       L.o,    L.gate_up,       L.down,           L.in_norm,
+                L.post_norm, L.conv, slots_[l].state, slots_[l].ring_k, slots_[l].ring_v,
                 L.gamma};
   }
   RETURN_IF_ERROR(mega_layers_.Allocate(table.size() * sizeof(kernels::MegaLayer), "mega table"));
@@ -70,6 +65,8 @@ kernels::MegaParams CudaEngine::MegaShape(int rows) const {
   p.vocab = c.vocab_size;
   p.num_layers = static_cast<int>(layers_.size());
   p.ring_size = ring_size_;
+  p.group_size = c.linear_attention.group_size;
+  p.conv_taps = c.linear_attention.conv_taps;
   p.eps = c.rms_norm_eps;
   return p;
 }
@@ -79,8 +76,8 @@ bool CudaEngine::MegaEligible(const StepPlan& plan) const {
     return false;
   }
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
-    if (!kernels::DecodeFastPathOk(s, 0, config_.num_attention_heads,
-                                   config_.num_key_value_heads)) {
+    if (!kernels::DecodeFastPathOk(s, config_.linear_attention.group_size,
+                                   config_.num_attention_heads, config_.num_key_value_heads)) {
       return false;
     }
   }
