@@ -13,8 +13,8 @@
 // greedy tokens and, when asked, the logits (which the engine's sampling kernel then reads). Same
 // math and the same slot updates (S on a completed group, ring row of the new token) as the
 // layer-by-layer path (LinearAttentionDecode and friends); only the order of fp32 sums differs. The
-// engine takes it for one-sequence steps by default (LINSPEC_CUDA_MEGA): on the H100 it beats the
-// layer kernels there, not at 2..4 rows.
+// engine takes it for steps of one or two sequences by default (LINSPEC_CUDA_MEGA): on the H100
+// it beats the layer kernels there, not at 3..4 rows.
 #ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 #define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 

@@ -166,7 +166,7 @@ class CudaEngine final : public Engine {
   int decode_stages_ = 0;     // LINSPEC_CUDA_DECODE_STAGES: LinearAttentionParams::decode_stages
   bool step_async_ring_ = true;  // LINSPEC_CUDA_STEP_ASYNC_RING=0: plain ring loads (A/B)
   // Decode steps of up to this many one-token sequences run as kernels::DecodeMegakernel where
-  // the model allows it (LINSPEC_CUDA_MEGA, default 1; 0: never; see cuda_engine_mega.cc).
+  // the model allows it (LINSPEC_CUDA_MEGA, default 2; 0: never; see cuda_engine_mega.cc).
   int mega_max_rows_ = 0;
   int64_t mega_steps_ = 0;
   DeviceMemory mega_layers_, mega_scratch_;  // [layers] MegaLayer; argmax keys + barrier

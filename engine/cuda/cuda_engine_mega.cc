@@ -10,12 +10,13 @@
 namespace linspec::engine::cuda {
 
 // LINSPEC_CUDA_MEGA=<rows> (0..kernels::kMegaMaxRows) caps the decode steps the megakernel
-// takes; default 1: on the H100 (1.3B plain) it beats the layer kernels at one row (1.18 vs
-// 1.49 ms) and loses at 2..4 (bench/cuda_notes.md, sessions 6-7). Plain attention without a
+// takes; default 2: on the H100 (1.3B) it beats the layer kernels at one row (plain 1.15 vs
+// 1.51 ms, augmented 1.26 vs 1.69) and two (1.35 vs 1.51, 1.57 vs 1.69) and loses at 3 and 4
+// (1.61 vs 1.50, 1.91 vs 1.51 plain; bench/cuda_notes.md, session 8). Plain attention without a
 // normalizer or the augmented variant, 16-bit weights only.
 absl::Status CudaEngine::SetUpMegakernel() {
   const ModelConfig& c = config_;
-  mega_max_rows_ = 1;
+  mega_max_rows_ = 2;
   if (const char* e = std::getenv("LINSPEC_CUDA_MEGA"); e && *e) {
     mega_max_rows_ = std::clamp(std::atoi(e), 0, kernels::kMegaMaxRows);
   }
