@@ -12,7 +12,7 @@ namespace {
 
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
-constexpr int kColBlock = 16;                     // attention: v columns per work item
+constexpr int kColBlock = kMegaColumnBlock;       // attention: v columns per work item
 constexpr int kRowGroups = kThreads / kColBlock;  // attention: S row groups per work item
 constexpr int kMaxSRows = 128 / kRowGroups;       // S entries per thread (head_dim <= 128)
 
@@ -74,8 +74,8 @@ __host__ __device__ inline size_t SlotBufFloats(const MegaParams& p) {
 }
 
 // Shared memory: the activations of the widest GEMV input (or the attention step's other
-// buffers; ActivationSmemBytes), an attention item's slot data, then kWarps weight rings
-// (from RingSmemOffset).
+// buffers; ActivationSmemBytes), p.slot_buffers attention items' slot data, then kWarps weight
+// rings (from RingSmemOffset).
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   const size_t d = p.head_dim, q = p.heads / p.kv_heads;
   const size_t attention =
@@ -86,7 +86,7 @@ __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   return ((acts > attention ? acts : attention) + 15) / 16 * 16;
 }
 __host__ __device__ inline size_t RingSmemOffset(const MegaParams& p) {
-  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p);
+  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p) * p.slot_buffers;
 }
 
 // The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
@@ -507,15 +507,20 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     }
   };
   GridSync(p.barrier, epoch);
-  // The block's first attention item of a layer has its slot data copied while the norm and
-  // the QKV phase run (the copies' group is followed by the weight stream's).
-  float* slot_buf = reinterpret_cast<float*>(smem4 + ActivationSmemBytes(p) / 16);
+  // The block's first p.slot_buffers attention items of a layer have their slot data copied
+  // while the norm and the QKV phase run (the copies' group is followed by the weight
+  // stream's); later items load theirs into the last buffer.
+  float* slot_bufs = reinterpret_cast<float*>(smem4 + ActivationSmemBytes(p) / 16);
+  const size_t slot_floats = SlotBufFloats(p);
   const int items = m * p.kv_heads * (D / kColBlock);
   for (int l = 0; l < p.num_layers; ++l) {
     const MegaLayer L = p.layers[l];
     unsigned int slot_mark = 0;
     if (blockIdx.x < items) {
-      LoadSlot<true, kGeneral>(p, L, blockIdx.x, slot_buf);
+      for (int b = 0; b < p.slot_buffers; ++b) {
+        const int item = blockIdx.x + b * gridDim.x;
+        if (item < items) LoadSlot<true, kGeneral>(p, L, item, slot_bufs + b * slot_floats);
+      }
       detail::CpAsyncCommit();
       slot_mark = ws.issued;
     }
@@ -527,15 +532,18 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       }
     });
     GridSync(p.barrier, epoch);
-    for (int item = blockIdx.x; item < items; item += gridDim.x) {
-      if (item != blockIdx.x) {
-        LoadSlot<false, kGeneral>(p, L, item, slot_buf);
-      } else if (ws.issued - slot_mark >= kStages - 2) {  // groups committed after the copies
-        detail::CpAsyncWait<kStages - 2>();
-      } else {
-        detail::CpAsyncWait<0>();
+    for (int item = blockIdx.x, k = 0; item < items; item += gridDim.x, ++k) {
+      float* buf = slot_bufs + min(k, p.slot_buffers - 1) * slot_floats;
+      if (k >= p.slot_buffers) {
+        LoadSlot<false, kGeneral>(p, L, item, buf);
+      } else if (k == 0) {  // the prefetched items' group (later items: already waited for)
+        if (ws.issued - slot_mark >= kStages - 2) {  // groups committed after the copies
+          detail::CpAsyncWait<kStages - 2>();
+        } else {
+          detail::CpAsyncWait<0>();
+        }
       }
-      AttentionItem<T, kGeneral>(p, L, item, reinterpret_cast<float*>(smem4), slot_buf);
+      AttentionItem<T, kGeneral>(p, L, item, reinterpret_cast<float*>(smem4), buf);
       __syncthreads();
     }
     GridSync(p.barrier, epoch);
@@ -600,7 +608,8 @@ size_t MegaSmemBytes(const MegaParams& p) { return RingSmemOffset(p) + kRingByte
 cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
       !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn) || p.group_size < 0 ||
-      p.group_size > kDecodeMaxGroup || p.conv_taps < 0 || p.ring_size < VRowsCap(p)) {
+      p.group_size > kDecodeMaxGroup || p.conv_taps < 0 || p.ring_size < VRowsCap(p) ||
+      p.slot_buffers < 1 || p.slot_buffers > 2) {
     return cudaErrorInvalidValue;
   }
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);

@@ -30,6 +30,8 @@
 namespace linspec::kernels {
 
 inline constexpr int kMegaMaxRows = 4;
+// Attention work items are (sequence, kv head, block of this many v columns of S).
+inline constexpr int kMegaColumnBlock = 16;
 
 // One layer's weights (dtype of the step) and slot arrays (fp32), as LinearAttentionParams.
 struct MegaLayer {
@@ -70,6 +72,9 @@ struct MegaParams {
   int32_t* argmax_out = nullptr;              // [rows]
   float* logits = nullptr;                    // [rows, vocab] fp32, or null: not written
   float2* rope = nullptr;  // [rows, head_dim / 2] scratch for the step's RoPE table, or null
+  // Attention items per block whose slot data is copied at a layer's start (1 or 2; the
+  // shared memory grows by one item's window, S columns and v columns per buffer).
+  int slot_buffers = 1;
 };
 
 // Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/engine.h"
@@ -212,13 +213,16 @@ TEST_P(CudaEngineTest, GraphsMatchEager) {
 // (LINSPEC_CUDA_MEGA=0) in bf16: teacher-forced greedy tokens over batches of 1..4 one-token
 // steps (with folds every 16 tokens); every few rounds a step with logits compares them, and a
 // step sampled on the device (temperature, top-k, the same seeds) compares the drawn tokens.
-// Models it cannot run (plain attention with a normalizer) never take it.
-void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng) {
+// Models it cannot run (plain attention with a normalizer) never take it. blocks > 0: the
+// megakernel's grid (LINSPEC_CUDA_MEGA_BLOCKS), so that blocks take several attention items.
+void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng, int blocks = 0) {
   setenv("LINSPEC_CUDA_MEGA", "0", 1);
   auto layer = MakeCuda(dir, 4, 4, "bf16");
   setenv("LINSPEC_CUDA_MEGA", "4", 1);  // batches of 1..4
+  if (blocks > 0) setenv("LINSPEC_CUDA_MEGA_BLOCKS", std::to_string(blocks).c_str(), 1);
   auto mega = MakeCuda(dir, 4, 4, "bf16");
   unsetenv("LINSPEC_CUDA_MEGA");
+  unsetenv("LINSPEC_CUDA_MEGA_BLOCKS");
   ASSERT_TRUE(layer && mega);
   const int vocab = mega->config().vocab_size;
   std::vector<TokenId> next(4);
@@ -279,6 +283,9 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
 TEST_P(CudaEngineTest, MegakernelMatchesLayerKernels) {
   const bool eligible = options_.variant != tools::ModelVariant::kPlain || !options_.normalize;
   CheckMegakernel(dir_.path(), eligible, rng_);
+  if (eligible) {  // 3 blocks: 1..3 attention items per block (2 kv heads x 1..4 rows)
+    CheckMegakernel(dir_.path(), true, rng_, 3);
+  }
   if (eligible) {  // grouped queries: 2 query heads per kv head
     TempDir gqa;
     tools::RandomModelOptions o = options_;
