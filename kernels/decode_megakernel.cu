@@ -512,7 +512,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   // stream's); later items load theirs into the last buffer.
   float* slot_bufs = reinterpret_cast<float*>(smem4 + ActivationSmemBytes(p) / 16);
   const size_t slot_floats = SlotBufFloats(p);
-  const int items = m * p.kv_heads * (D / kColBlock);
+  const int items = MegaAttentionItems(p);
   for (int l = 0; l < p.num_layers; ++l) {
     const MegaLayer L = p.layers[l];
     unsigned int slot_mark = 0;

@@ -30,8 +30,6 @@
 namespace linspec::kernels {
 
 inline constexpr int kMegaMaxRows = 4;
-// Attention work items are (sequence, kv head, block of this many v columns of S).
-inline constexpr int kMegaColumnBlock = 16;
 
 // One layer's weights (dtype of the step) and slot arrays (fp32), as LinearAttentionParams.
 struct MegaLayer {
@@ -76,6 +74,12 @@ struct MegaParams {
   // shared memory grows by one item's window, S columns and v columns per buffer).
   int slot_buffers = 1;
 };
+
+// Attention work items are (sequence, kv head, block of kMegaColumnBlock v columns of S).
+inline constexpr int kMegaColumnBlock = 16;
+constexpr int MegaAttentionItems(const MegaParams& p) {
+  return p.rows * p.kv_heads * (p.head_dim / kMegaColumnBlock);
+}
 
 // Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths
 // multiples of 8, hidden <= 8192, at most kDecodeMaxQueryHeads query heads per kv head).

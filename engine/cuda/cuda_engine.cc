@@ -126,10 +126,8 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
   const kernels::DType f32 = kernels::DType::kF32;
   LINSPEC_CUDA_RETURN(kernels::EmbeddingGather(embed_, wdtype_, tokens, x, n, hid, stream_));
   // RoPE's angles once per step for every layer's attention epilogue.
-  const float2* rope = rope_.get<float2>();
-  if (rope)
-    LINSPEC_CUDA_RETURN(
-        kernels::RopeTable(tokens + n, inv_freq_, n, d, rope_.get<float2>(), stream_));
+  float2* rope = rope_.get<float2>();
+  if (rope) LINSPEC_CUDA_RETURN(kernels::RopeTable(tokens + n, inv_freq_, n, d, rope, stream_));
   int splits = 0;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerWeights& L = layers_[l];

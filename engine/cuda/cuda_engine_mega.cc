@@ -79,8 +79,7 @@ kernels::MegaParams CudaEngine::MegaShape(int rows) const {
   // A second prefetched attention item per block where blocks take more than one (2+ rows, or
   // many kv heads) and it fits (H100, 1.3B: B=2 plain 1.327 vs 1.354 ms, augmented 1.524 vs
   // 1.570; at B=1 (128 items) a second buffer cost 0.3%).
-  const int items = rows * c.num_key_value_heads * (c.head_dim / kernels::kMegaColumnBlock);
-  p.slot_buffers = items > MegaBlocks() ? 2 : 1;
+  p.slot_buffers = kernels::MegaAttentionItems(p) > MegaBlocks() ? 2 : 1;
   if (kernels::MegaSmemBytes(p) > mega_smem_limit_) p.slot_buffers = 1;
   return p;
 }
@@ -107,7 +106,7 @@ absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
   kernels::MegaParams p = MegaShape(shape.seqs);
   p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
   p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
-  p.rope = p.inv_freq ? rope_.get<float2>() : nullptr;
+  p.rope = rope_.get<float2>();  // allocated only for RoPE models
   p.layers = mega_layers_.get<kernels::MegaLayer>();
   p.embed = embed_;
   p.lm_head = lm_head_;

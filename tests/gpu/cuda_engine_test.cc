@@ -283,10 +283,9 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
 TEST_P(CudaEngineTest, MegakernelMatchesLayerKernels) {
   const bool eligible = options_.variant != tools::ModelVariant::kPlain || !options_.normalize;
   CheckMegakernel(dir_.path(), eligible, rng_);
-  if (eligible) {  // 3 blocks: 1..3 attention items per block (2 kv heads x 1..4 rows)
-    CheckMegakernel(dir_.path(), true, rng_, 3);
-  }
-  if (eligible) {  // grouped queries: 2 query heads per kv head
+  if (eligible) {
+    CheckMegakernel(dir_.path(), true, rng_, 3);  // 1..3 attention items per block
+    // grouped queries: 2 query heads per kv head
     TempDir gqa;
     tools::RandomModelOptions o = options_;
     o.num_kv_heads = 2;
