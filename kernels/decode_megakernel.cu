@@ -73,43 +73,98 @@ __host__ __device__ inline size_t SlotBufFloats(const MegaParams& p) {
   return WindowCap(p) * d + VRowsCap(p) * kColBlock + d * kColBlock;
 }
 
+// Whether a launch takes the tensor-core instance (TileStream): more than one row, or asked.
+__host__ __device__ inline bool TensorCores(const MegaParams& p) {
+  return p.rows > 1 || p.tensor_cores;
+}
+// Activation rows in shared memory: the one-row instance packs them; the tensor-core instance
+// pads each row by 16 bytes, so that the 8 rows' B fragments hit distinct banks.
+__host__ __device__ inline int XStride(int dim, bool tiles) { return tiles ? dim + 8 : dim; }
+
 // Shared memory: the activations of the widest GEMV input (or the attention step's other
-// buffers; ActivationSmemBytes), p.slot_buffers attention items' slot data, then kWarps weight
-// rings (from RingSmemOffset).
+// buffers; ActivationSmemBytes), p.slot_buffers attention items' slot data, the tensor-core
+// instance's split-K partials (RedSmemBytes), then kWarps weight rings (from RingSmemOffset).
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
   const size_t d = p.head_dim, q = p.heads / p.kv_heads;
   const size_t attention =
       sizeof(float) * ((q + 2) * d + q * d + d + q * WindowCap(p) + q * kRowGroups * kColBlock);
-  size_t widest = p.hidden > p.ffn ? p.hidden : p.ffn;
-  if (static_cast<size_t>(p.heads) * d > widest) widest = p.heads * d;
-  const size_t acts = static_cast<size_t>(p.rows) * widest * 2;
-  return ((acts > attention ? acts : attention) + 15) / 16 * 16;
+  int widest = p.hidden > p.ffn ? p.hidden : p.ffn;
+  if (p.heads * p.head_dim > widest) widest = p.heads * p.head_dim;
+  const size_t acts = static_cast<size_t>(p.rows) * XStride(widest, TensorCores(p)) * 2;
+  return ((acts > attention ? acts : attention) + 127) / 128 * 128;
+}
+// The tensor-core instance's partials: 2 tile slots (TileStream's kRedSlots) x 2 (gate/up) x
+// kWarps warps x one 16 x 8 fp32 accumulator tile.
+constexpr size_t kRedFloats = 2 * 2 * kWarps * 32 * 4;
+__host__ __device__ inline size_t RedSmemBytes(const MegaParams& p) {
+  return TensorCores(p) ? kRedFloats * sizeof(float) : 0;
+}
+// Sections start at multiples of 128 bytes: cp.async copies whose shared destination is not
+// aligned like their global source lose their coalescing (H100: the tensor-core ring 16 bytes
+// off made one L2 request per two lanes, twice the sectors, 1.36 vs 1.16 ms at one row).
+__host__ __device__ inline size_t RedSmemOffset(const MegaParams& p) {
+  return (ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p) * p.slot_buffers + 127) / 128 *
+         128;
 }
 __host__ __device__ inline size_t RingSmemOffset(const MegaParams& p) {
-  return ActivationSmemBytes(p) + sizeof(float) * SlotBufFloats(p) * p.slot_buffers;
+  return RedSmemOffset(p) + RedSmemBytes(p);
 }
 
-// The weight stream of a warp. Every projection of the step is a GEMV phase (per layer: qkv,
-// o, gate/up, down; then the LM head) whose rows the grid's warps share round-robin (warp gw
-// takes rows gw, gw + nw, ...; gate/up: index f takes gate row f and up row ffn + f). Weights
-// never depend on the step, so the warp streams its rows of every phase, in order, through a
-// private shared-memory ring of kStages batches (kB 16-byte chunks per lane) by cp.async,
+// The weights of GEMV phase `phase` (4 per layer: qkv, o, gate/up, down; last: the LM head):
+// rows (gate/up: indices), k, and the up-row offset.
+template <typename T>
+__device__ __forceinline__ void PhaseWeights(const MegaParams& p, int phase, int last_phase,
+                                             const T*& w, int& rows, int& k, int& pair) {
+  const int ffn = p.ffn, H = p.hidden;
+  const int nqkv = (p.heads + 2 * p.kv_heads) * p.head_dim, hd = p.heads * p.head_dim;
+  pair = 0;
+  if (phase == last_phase) {
+    w = static_cast<const T*>(p.lm_head), rows = p.vocab, k = H;
+    return;
+  }
+  const MegaLayer& L = p.layers[phase >> 2];
+  switch (phase & 3) {
+    case 0:
+      w = static_cast<const T*>(L.qkv), rows = nqkv, k = H;
+      break;
+    case 1:
+      w = static_cast<const T*>(L.o), rows = H, k = hd;
+      break;
+    case 2:
+      w = static_cast<const T*>(L.gate_up), rows = ffn, k = H, pair = ffn;
+      break;
+    default:
+      w = static_cast<const T*>(L.down), rows = H, k = ffn;
+      break;
+  }
+}
+
+// The weight streams. Every projection of the step is a GEMV phase (per layer: qkv, o,
+// gate/up, down; then the LM head). Weights never depend on the step, so each warp streams its
+// share of every phase, in order, through a private shared-memory ring of batches by cp.async,
 // kStages - 1 batches ahead of the consumer: across phase ends and the grid barriers too, so
 // the next phase's first weights arrive while the barrier and the activations are awaited.
 // Each lane copies and reads back only its own chunks (no warp synchronization). The copies
 // carry an L2 evict-first policy (weights are read once per step), which keeps the slots' state
 // and the step's activations in L2.
 //
-// The depth (bench/cuda_notes.md, session 7; H100, 1.3B B=1, same-run): every byte in flight
-// also queues in front of the grid barriers' and the activations' L2 round trips (2-3 us per
-// barrier with 6 KB per warp ahead), so 7 batches of 512 bytes (3.5 KB per warp) beat 3 of 2 KB
-// (1.271 vs 1.312 ms) and 3 of 1 KB (1.293); the evict-first policy then 1.258.
+// Both streams consume a phase through Consume<kR>(n, k, xs, xstride, m, pre, store): n output
+// indices (kR weight rows each: gate/up takes gate row f and up row ffn + f) times the m
+// activation rows xs [m][xstride]; for every (index, activation row r < m) one thread calls
+// ctx = pre(index, r) before the index's products (loads the store needs, in flight meanwhile)
+// and store(index, r, sums[kR], ctx) after them.
+//
+// The one-row stream (WeightStream): the grid's warps share a phase's indices round-robin (warp
+// gw takes gw, gw + nw, ...), full-length dot products on the CUDA cores. Its depth
+// (bench/cuda_notes.md, session 7; H100, 1.3B B=1, same-run): every byte in flight also queues
+// in front of the grid barriers' and the activations' L2 round trips (2-3 us per barrier with
+// 6 KB per warp ahead), so 7 batches of 512 bytes (3.5 KB per warp) beat 3 of 2 KB (1.271 vs
+// 1.312 ms) and 3 of 1 KB (1.293); the evict-first policy then 1.258.
 constexpr int kStages = 8;
-constexpr int kB = 1;
-constexpr int kBatchUnits = kB * 32;  // uint4 per batch per warp
+constexpr int kBatchUnits = 32;  // uint4 per batch per warp
 constexpr size_t kRingBytes = size_t{kWarps} * kStages * kBatchUnits * 16;
 
-template <typename T, int kM>
+template <typename T>
 struct WeightStream {
   const MegaParams* p;
   uint4* ring;  // [kStages][kBatchUnits] of this warp
@@ -122,27 +177,9 @@ struct WeightStream {
   uint64_t policy;
 
   __device__ __forceinline__ void SetPhase() {
-    const int ffn = p->ffn, H = p->hidden;
-    const int nqkv = (p->heads + 2 * p->kv_heads) * p->head_dim, hd = p->heads * p->head_dim;
-    if (phase == last_phase) {
-      w = static_cast<const T*>(p->lm_head), rows = p->vocab, k8 = H / 8, pair = 0;
-      return;
-    }
-    const MegaLayer& L = p->layers[phase >> 2];
-    switch (phase & 3) {
-      case 0:
-        w = static_cast<const T*>(L.qkv), rows = nqkv, k8 = H / 8, pair = 0;
-        break;
-      case 1:
-        w = static_cast<const T*>(L.o), rows = H, k8 = hd / 8, pair = 0;
-        break;
-      case 2:
-        w = static_cast<const T*>(L.gate_up), rows = ffn, k8 = H / 8, pair = ffn;
-        break;
-      default:
-        w = static_cast<const T*>(L.down), rows = H, k8 = ffn / 8, pair = 0;
-        break;
-    }
+    int k;
+    PhaseWeights(*p, phase, last_phase, w, rows, k, pair);
+    k8 = k / 8;
   }
   // Moves to the first phase (from `phase` on) in which this warp has rows.
   __device__ __forceinline__ void SkipEmpty() {
@@ -152,7 +189,8 @@ struct WeightStream {
       ++phase;
     }
   }
-  __device__ __forceinline__ void Init(const MegaParams* params, uint4* smem_ring) {
+  __device__ __forceinline__ void Init(const MegaParams* params, uint4* smem_ring, float*,
+                                       unsigned int*) {
     p = params;
     const int warp = threadIdx.x >> 5;
     ring = smem_ring + warp * kStages * kBatchUnits;
@@ -170,13 +208,10 @@ struct WeightStream {
       const uint4* src =
           reinterpret_cast<const uint4*>(w + static_cast<size_t>(f + half * pair) * k8 * 8);
       uint4* dst = ring + (issued % kStages) * kBatchUnits;
-#pragma unroll
-      for (int b = 0; b < kB; ++b) {
-        const int c = c0 + b * 32 + lane;
-        detail::CpAsync16(dst + b * 32 + lane, src + min(c, k8 - 1), c < k8, policy);
-      }
+      const int c = c0 + lane;
+      detail::CpAsync16(dst + lane, src + min(c, k8 - 1), c < k8, policy);
       ++issued;
-      c0 += 32 * kB;
+      c0 += 32;
       if (c0 >= k8) {
         c0 = 0;
         if (pair > 0 && half == 0) {
@@ -194,55 +229,229 @@ struct WeightStream {
     }
     detail::CpAsyncCommit();
   }
-  // The current phase (the consumer's): kR rows per index (2: gate/up), times xs [m, k];
-  // store(index, acc[kR][kM], pre(index)) on lane 0, where pre(index) runs before the
-  // index's products (loads the store needs, in flight meanwhile).
   template <int kR, typename Pre, typename Store>
-  __device__ __forceinline__ void Consume(int n, int k, const uint4* xs, int m, Pre&& pre,
+  __device__ __forceinline__ void Consume(int n, int k, const T* xs, int, int, Pre&& pre,
                                           Store&& store) {
     const int lane = threadIdx.x & 31, kk8 = k / 8;
+    const uint4* x = reinterpret_cast<const uint4*>(xs);
     for (int idx = gw; idx < n; idx += nw) {
-      const auto ctx = pre(idx);
-      float acc[kR][kM];
+      const float ctx = lane == 0 ? pre(idx, 0) : 0.f;
+      float acc[kR];
 #pragma unroll
-      for (int q = 0; q < kR; ++q)
-#pragma unroll
-        for (int r = 0; r < kM; ++r) acc[q][r] = 0.f;
+      for (int q = 0; q < kR; ++q) acc[q] = 0.f;
 #pragma unroll
       for (int q = 0; q < kR; ++q) {
-        for (int cc = 0; cc < kk8; cc += 32 * kB) {
+        for (int cc = 0; cc < kk8; cc += 32) {
           detail::CpAsyncWait<kStages - 2>();
           const uint4* slot = ring + (consumed % kStages) * kBatchUnits;
-#pragma unroll
-          for (int b = 0; b < kB; ++b) {
-            const int c = cc + b * 32 + lane;
-            if (c >= kk8) break;
-            const uint4 wv = slot[b * 32 + lane];
-#pragma unroll
-            for (int r = 0; r < kM; ++r) {
-              if (r >= m) break;
-              acc[q][r] = Dot8<T>(wv, xs[r * kk8 + c], acc[q][r]);
-            }
-          }
+          const int c = cc + lane;
+          if (c < kk8) acc[q] = Dot8<T>(slot[lane], x[c], acc[q]);
           ++consumed;
           Issue();
         }
       }
 #pragma unroll
-      for (int q = 0; q < kR; ++q)
+      for (int q = 0; q < kR; ++q) acc[q] = detail::WarpSum(acc[q]);
+      if (lane == 0) store(idx, 0, acc, ctx);
+    }
+  }
+};
+
+// The multi-row stream (TileStream): on the tensor cores (mma.sync m16n8k16, the activation
+// rows as the N operand, so 1..8 rows cost one pass over the weights). A phase's indices go
+// in tiles of 16 to the blocks round-robin (block b takes tiles b, b + grid, ...), and a tile's
+// k range splits over the block's kWarps warps (split-K in batches of 64 k, interleaved: warp w
+// takes batches w, w + kWarps, ...): a batch is the warp's 16 rows x 64 k (2 KB), copied 4 rows
+// x 128 bytes per instruction (16 rows x 64 bytes per instruction made 4x the L2 requests and
+// ran 25% slower). Lane (g, t) then reads the 16-byte chunks t and t + 4 of rows g and g + 8,
+// whose 8 values are two mma k steps' pairs, and the activations at the same k. After
+// its batches each warp leaves its 16 x 8 accumulators in one of kRedSlots shared-memory slots
+// and counts itself in; the tile's last warp sums the kWarps partials in warp order
+// (deterministic) and stores the results, so no warp waits for the others (a warp that runs
+// kRedSlots tiles ahead waits for its slot's previous sum).
+constexpr int kTileStages = 3;
+constexpr int kTileUnits = 128;  // uint4 per batch per warp: [16 rows][8 chunks], swizzled
+constexpr int kTileK = 64;       // k per batch
+constexpr size_t kTileRingBytes = size_t{kWarps} * kTileStages * kTileUnits * 16;
+constexpr int kRedSlots = 2;
+// A row's chunk c sits at c ^ 4 in odd rows, so that a quarter warp's reads (rows g, g + 1)
+// cover all banks.
+__device__ __forceinline__ int TileChunk(int row, int c) {
+  return row * 8 + (c ^ ((row & 1) << 2));
+}
+
+template <typename T>
+struct TileStream {
+  const MegaParams* p;
+  uint4* ring;           // [kTileStages][kTileUnits] of this warp
+  float4* red;           // [kRedSlots][2][kWarps][32] accumulators (RedSmemBytes)
+  int* arrived;          // [kRedSlots] warps counted in (shared)
+  unsigned int* summed;  // [kRedSlots] tiles summed in the slot so far (shared)
+  int warp, phase, last_phase;
+  int tile, half, b;  // the next batch to ask for
+  const T* w;
+  int rows, k, pair, tiles, nb;  // the phase's shape; batches of kTileK per tile
+  unsigned int issued, consumed, rounds;
+  uint64_t policy;
+
+  __device__ __forceinline__ void SkipEmpty() {
+    while (phase <= last_phase) {
+      PhaseWeights(*p, phase, last_phase, w, rows, k, pair);
+      tiles = (rows + 15) / 16;
+      nb = (k + kTileK - 1) / kTileK;
+      if (blockIdx.x < tiles && warp < nb) {
+        tile = blockIdx.x, half = 0, b = warp;
+        return;
+      }
+      ++phase;
+    }
+  }
+  // counters: [2 * kRedSlots] shared words, zeroed here; the caller syncs the block before
+  // the first Consume.
+  __device__ __forceinline__ void Init(const MegaParams* params, uint4* smem_ring, float* r,
+                                       unsigned int* counters) {
+    p = params, red = reinterpret_cast<float4*>(r);
+    arrived = reinterpret_cast<int*>(counters), summed = counters + kRedSlots;
+    if (threadIdx.x < 2 * kRedSlots) counters[threadIdx.x] = 0;
+    warp = threadIdx.x >> 5;
+    ring = smem_ring + warp * kTileStages * kTileUnits;
+    phase = 0, last_phase = 4 * p->num_layers;
+    issued = 0, consumed = 0, rounds = 0;
+    policy = detail::L2EvictFirst();
+    SkipEmpty();
+    for (int i = 0; i < kTileStages - 1; ++i) Issue();
+  }
+  __device__ __forceinline__ void Issue() {
+    if (phase <= last_phase) {
+      // Lane i of copy j fills ring unit 32 j + i (destinations in lane order), which holds
+      // chunk (i % 8) ^ (odd row ? 4 : 0) of tile row 4 j + i / 8 (TileChunk).
+      const int lane = threadIdx.x & 31;
+      uint4* dst = ring + (issued % kTileStages) * kTileUnits;
 #pragma unroll
-        for (int r = 0; r < kM; ++r) acc[q][r] = detail::WarpSum(acc[q][r]);
-      if (lane == 0) store(idx, acc, ctx);
+      for (int i = 0; i < 4; ++i) {
+        const int tr = 4 * i + (lane >> 3), row = 16 * tile + tr;
+        const int kc = kTileK * b + 8 * ((lane & 7) ^ ((tr & 1) << 2));
+        const bool ok = row < rows && kc < k;
+        const T* src = w + static_cast<size_t>((ok ? row : 0) + half * pair) * k + (ok ? kc : 0);
+        detail::CpAsync16(dst + 32 * i + lane, src, ok, policy);
+      }
+      ++issued;
+      if ((b += kWarps) >= nb) {
+        b = warp;
+        if (pair > 0 && half == 0) {
+          half = 1;
+        } else {
+          half = 0;
+          tile += gridDim.x;
+          if (tile >= tiles) {
+            ++phase;
+            SkipEmpty();
+          }
+        }
+      }
+    }
+    detail::CpAsyncCommit();
+  }
+  template <int kR, typename Pre, typename Store>
+  __device__ __forceinline__ void Consume(int n, int kdim, const T* xs, int xstride, int m,
+                                          Pre&& pre, Store&& store) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const int nbk = (kdim + kTileK - 1) / kTileK;
+    const T* xrow = xs + static_cast<size_t>(g) * xstride + 8 * t4;
+    for (int tl = blockIdx.x; 16 * tl < n; tl += gridDim.x) {
+      // What the stores need, asked for by every warp before its products (one of them sums
+      // the tile): entry 2h + e for index 16 tl + g + 8h, row 2 t4 + e, as the accumulators.
+      float ctx[4];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int idx = 16 * tl + g + 8 * h, r = 2 * t4 + e;
+          ctx[2 * h + e] = idx < n && r < m ? pre(idx, r) : 0.f;
+        }
+      }
+      float acc[kR][4];
+#pragma unroll
+      for (int q = 0; q < kR; ++q) {
+        acc[q][0] = acc[q][1] = acc[q][2] = acc[q][3] = 0.f;
+#pragma unroll 1
+        for (int bb = warp; bb < nbk; bb += kWarps) {
+          detail::CpAsyncWait<kTileStages - 2>();
+          const uint4* slot = ring + (consumed % kTileStages) * kTileUnits;
+#pragma unroll
+          for (int s = 0; s < 2; ++s) {  // chunks t4 and t4 + 4
+            const int c = t4 + 4 * s;
+            const uint4 lo = slot[TileChunk(g, c)], hi = slot[TileChunk(g + 8, c)];
+            const uint4 x = g < m && kTileK * bb + 8 * c < kdim
+                                ? *reinterpret_cast<const uint4*>(xrow + kTileK * bb + 32 * s)
+                                : make_uint4(0u, 0u, 0u, 0u);
+            detail::Mma<T>(acc[q], lo.x, hi.x, lo.y, hi.y, x.x, x.y);
+            detail::Mma<T>(acc[q], lo.z, hi.z, lo.w, hi.w, x.z, x.w);
+          }
+          ++consumed;
+          Issue();
+        }
+      }
+      const int rs = rounds % kRedSlots;
+      if (lane == 0 && rounds >= kRedSlots) {  // the slot's previous tile summed
+        while (*reinterpret_cast<volatile unsigned int*>(summed + rs) + kRedSlots <= rounds) {
+        }
+      }
+      __syncwarp();
+      volatile float4* part = red + rs * 2 * kWarps * 32;
+#pragma unroll
+      for (int q = 0; q < kR; ++q) {
+        float4 v;
+        v.x = acc[q][0], v.y = acc[q][1], v.z = acc[q][2], v.w = acc[q][3];
+        const_cast<float4*>(part)[(q * kWarps + warp) * 32 + lane] = v;
+      }
+      __threadfence_block();
+      __syncwarp();
+      int last = 0;
+      if (lane == 0) last = atomicAdd(arrived + rs, 1) == kWarps - 1;
+      last = __shfl_sync(~0u, last, 0);
+      ++rounds;
+      if (!last) continue;
+      __threadfence_block();
+      float sums[kR][4];  // the tile's accumulators, as the mma's: rows g, g + 8; rows 2t, 2t + 1
+#pragma unroll
+      for (int q = 0; q < kR; ++q) {
+        sums[q][0] = sums[q][1] = sums[q][2] = sums[q][3] = 0.f;
+#pragma unroll 4
+        for (int wp = 0; wp < kWarps; ++wp) {
+          const float4 v = const_cast<const float4*>(part)[(q * kWarps + wp) * 32 + lane];
+          sums[q][0] += v.x, sums[q][1] += v.y, sums[q][2] += v.z, sums[q][3] += v.w;
+        }
+      }
+      __syncwarp();
+      if (lane == 0) {
+        arrived[rs] = 0;
+        __threadfence_block();
+        *reinterpret_cast<volatile unsigned int*>(summed + rs) = rounds;
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int idx = 16 * tl + g + 8 * h, r = 2 * t4 + e;
+          if (idx < n && r < m) {
+            float v[kR];
+#pragma unroll
+            for (int q = 0; q < kR; ++q) v[q] = sums[q][2 * h + e];
+            store(idx, r, v, ctx[2 * h + e]);
+          }
+        }
+      }
     }
   }
 };
 
 // xs[r, :] = residual[r, :] * rsqrt(mean(residual[r, :]^2) + eps) * weight, as AddRmsNorm; one
-// pass over the residual (dim <= kNormVec * 4 * kThreads).
+// pass over the residual (dim <= kNormVec * 4 * kThreads); xs rows xstride apart.
 constexpr int kNormVec = 4;
 template <typename T>
 __device__ __forceinline__ void NormRows(const float* residual, const float* weight, T* xs, int m,
-                                         int dim, float eps, float* scratch) {
+                                         int dim, int xstride, float eps, float* scratch) {
   const int n4 = dim / 4;
   for (int r = 0; r < m; ++r) {
     const float4* x4 = reinterpret_cast<const float4*>(residual + static_cast<size_t>(r) * dim);
@@ -259,7 +468,7 @@ __device__ __forceinline__ void NormRows(const float* residual, const float* wei
     for (int u = 0; u < kNormVec; ++u) {
       const int i = threadIdx.x + u * kThreads;
       if (i >= n4) break;
-      T* o = xs + static_cast<size_t>(r) * dim + 4 * i;
+      T* o = xs + static_cast<size_t>(r) * xstride + 4 * i;
       o[0] = detail::FromFloat<T>(v[u].x * inv * weight[4 * i]);
       o[1] = detail::FromFloat<T>(v[u].y * inv * weight[4 * i + 1]);
       o[2] = detail::FromFloat<T>(v[u].z * inv * weight[4 * i + 2]);
@@ -269,11 +478,17 @@ __device__ __forceinline__ void NormRows(const float* residual, const float* wei
   __syncthreads();
 }
 
-// xs = src [m, dim] (dtype T, written by other blocks).
-__device__ __forceinline__ void CopyRows(const void* src, uint4* xs, int m, int dim, int elem) {
+// xs = src [m, dim] (dtype T, written by other blocks; xs rows xstride apart).
+template <typename T>
+__device__ __forceinline__ void CopyRows(const void* src, T* xs, int m, int dim, int xstride) {
   const uint4* s = static_cast<const uint4*>(src);
-  const int n = m * dim * elem / 16;
-  for (int i = threadIdx.x; i < n; i += kThreads) xs[i] = __ldcg(s + i);
+  const int per_row = dim * static_cast<int>(sizeof(T)) / 16;
+  const int stride16 = xstride * static_cast<int>(sizeof(T)) / 16;
+  uint4* x = reinterpret_cast<uint4*>(xs);
+  for (int i = threadIdx.x; i < m * per_row; i += kThreads) {
+    const int r = i / per_row;
+    x[r * stride16 + i - r * per_row] = __ldcg(s + i);
+  }
   __syncthreads();
 }
 
@@ -458,16 +673,18 @@ __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
   return (static_cast<unsigned long long>(u) << 32) | (0xffffffffu - static_cast<unsigned>(idx));
 }
 
-// kM: the most rows the instance takes (1: a one-row instance, smaller and unrolled for it);
-// kGeneral: see ItemSlotOf.
+// kM: the most rows the instance takes (1: the one-row instance on the CUDA cores, smaller and
+// unrolled for it; kMegaMaxRows: the tensor-core one); kGeneral: see ItemSlotOf.
 template <typename T, int kM, bool kGeneral>
 __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant__ MegaParams p) {
   extern __shared__ uint4 smem4[];
   __shared__ float scratch[32];
-  __shared__ unsigned long long best_sm[kWarps][kM];
+  __shared__ unsigned long long best_sm[kWarps][8];
+  __shared__ unsigned int tile_counters[8];
   T* xs = reinterpret_cast<T*>(smem4);
   const int m = kM == 1 ? 1 : p.rows, H = p.hidden, D = p.head_dim, t = threadIdx.x;
   const int nqkv = (p.heads + 2 * p.kv_heads) * D, hd = p.heads * D;
+  auto xstride = [&](int dim) { return XStride(dim, kM > 1); };
   unsigned int epoch = 0;
   if (blockIdx.x == 0) {
     const T* embed = static_cast<const T*>(p.embed);
@@ -484,27 +701,17 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       }
     }
   }
-  WeightStream<T, kM> ws;
-  ws.Init(&p, smem4 + RingSmemOffset(p) / 16);
-  // o and down add their rows to the residual: lane 0 asks for the residual entries before
-  // the row's products, so the add waits for no round trip.
-  struct Rows {
-    float v[kM];
+  std::conditional_t<kM == 1, WeightStream<T>, TileStream<T>> ws;
+  ws.Init(&p, smem4 + RingSmemOffset(p) / 16,
+          reinterpret_cast<float*>(smem4 + RedSmemOffset(p) / 16), tile_counters);
+  // o and down add their rows to the residual: the entries are asked for before the row's
+  // products, so the add waits for no round trip.
+  auto no_pre = [](int, int) { return 0.f; };
+  auto load_residual = [&](int row, int r) {
+    return __ldcg(p.residual + static_cast<size_t>(r) * H + row);
   };
-  auto no_pre = [](int) { return 0; };
-  auto load_residual = [&](int row) {
-    Rows x;
-#pragma unroll
-    for (int r = 0; r < kM; ++r) {
-      x.v[r] = (t & 31) == 0 && r < m ? __ldcg(p.residual + static_cast<size_t>(r) * H + row) : 0.f;
-    }
-    return x;
-  };
-  auto add_residual = [&](int row, const float(&a)[1][kM], const Rows& x) {
-#pragma unroll
-    for (int r = 0; r < kM; ++r) {
-      if (r < m) p.residual[static_cast<size_t>(r) * H + row] = x.v[r] + a[0][r];
-    }
+  auto add_residual = [&](int row, int r, const float(&a)[1], float x) {
+    p.residual[static_cast<size_t>(r) * H + row] = x + a[0];
   };
   GridSync(p.barrier, epoch);
   // The block's first p.slot_buffers attention items of a layer have their slot data copied
@@ -524,21 +731,20 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       detail::CpAsyncCommit();
       slot_mark = ws.issued;
     }
-    NormRows<T>(p.residual, L.in_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<1>(nqkv, H, smem4, m, no_pre, [&](int row, const float(&a)[1][kM], int) {
-#pragma unroll
-      for (int r = 0; r < kM; ++r) {
-        if (r < m) p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0][r];
-      }
-    });
+    NormRows<T>(p.residual, L.in_norm, xs, m, H, xstride(H), p.eps, scratch);
+    ws.template Consume<1>(nqkv, H, xs, xstride(H), m, no_pre,
+                           [&](int row, int r, const float(&a)[1], float) {
+                             p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0];
+                           });
     GridSync(p.barrier, epoch);
+    constexpr int kRingStages = kM == 1 ? kStages : kTileStages;
     for (int item = blockIdx.x, k = 0; item < items; item += gridDim.x, ++k) {
       float* buf = slot_bufs + min(k, p.slot_buffers - 1) * slot_floats;
       if (k >= p.slot_buffers) {
         LoadSlot<false, kGeneral>(p, L, item, buf);
       } else if (k == 0) {  // the prefetched items' group (later items: already waited for)
-        if (ws.issued - slot_mark >= kStages - 2) {  // groups committed after the copies
-          detail::CpAsyncWait<kStages - 2>();
+        if (ws.issued - slot_mark >= kRingStages - 2) {  // groups committed after the copies
+          detail::CpAsyncWait<kRingStages - 2>();
         } else {
           detail::CpAsyncWait<0>();
         }
@@ -547,45 +753,45 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       __syncthreads();
     }
     GridSync(p.barrier, epoch);
-    CopyRows(p.attn, smem4, m, hd, sizeof(T));
-    ws.template Consume<1>(H, hd, smem4, m, load_residual, add_residual);
+    CopyRows<T>(p.attn, xs, m, hd, xstride(hd));
+    ws.template Consume<1>(H, hd, xs, xstride(hd), m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
-    NormRows<T>(p.residual, L.post_norm, xs, m, H, p.eps, scratch);
-    ws.template Consume<2>(p.ffn, H, smem4, m, no_pre, [&](int row, const float(&a)[2][kM], int) {
-      T* out = static_cast<T*>(p.mlp);
-#pragma unroll
-      for (int r = 0; r < kM; ++r) {
-        if (r < m) {
-          out[static_cast<size_t>(r) * p.ffn + row] =
-              detail::FromFloat<T>(detail::SwiGluAct(a[0][r], a[1][r]));
-        }
-      }
-    });
+    NormRows<T>(p.residual, L.post_norm, xs, m, H, xstride(H), p.eps, scratch);
+    ws.template Consume<2>(p.ffn, H, xs, xstride(H), m, no_pre,
+                           [&](int row, int r, const float(&a)[2], float) {
+                             static_cast<T*>(p.mlp)[static_cast<size_t>(r) * p.ffn + row] =
+                                 detail::FromFloat<T>(detail::SwiGluAct(a[0], a[1]));
+                           });
     GridSync(p.barrier, epoch);
-    CopyRows(p.mlp, smem4, m, p.ffn, sizeof(T));
-    ws.template Consume<1>(H, p.ffn, smem4, m, load_residual, add_residual);
+    CopyRows<T>(p.mlp, xs, m, p.ffn, xstride(p.ffn));
+    ws.template Consume<1>(H, p.ffn, xs, xstride(p.ffn), m, load_residual, add_residual);
     GridSync(p.barrier, epoch);
   }
-  NormRows<T>(p.residual, p.final_norm, xs, m, H, p.eps, scratch);
-  unsigned long long best[kM] = {};  // lane 0's best key per row
-  ws.template Consume<1>(p.vocab, H, smem4, m, no_pre, [&](int row, const float(&a)[1][kM], int) {
-#pragma unroll
-    for (int r = 0; r < kM; ++r) {
-      if (r < m) {
-        best[r] = max(best[r], ArgmaxKey(a[0][r], row));
-        if (p.logits) p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0][r];
-      }
-    }
-  });
+  NormRows<T>(p.residual, p.final_norm, xs, m, H, xstride(H), p.eps, scratch);
+  // Each storing thread keeps its best key per row (the one-row stream: lane 0 of every warp,
+  // row 0; the tile stream: lane (g, t) of a tile's last warp, rows 2t and 2t + 1).
+  unsigned long long best[2] = {0ull, 0ull};
+  ws.template Consume<1>(p.vocab, H, xs, xstride(H), m, no_pre,
+                         [&](int row, int r, const float(&a)[1], float) {
+                           best[r & 1] = max(best[r & 1], ArgmaxKey(a[0], row));
+                           if (p.logits) p.logits[static_cast<size_t>(r) * p.vocab + row] = a[0];
+                         });
   detail::CpAsyncWait<0>();
   const int warp = t >> 5, lane = t & 31;
-  if (lane == 0) {
-    for (int r = 0; r < kM; ++r) best_sm[warp][r] = best[r];
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    for (int o = kM == 1 ? 1 : 4; o < 32; o <<= 1) {
+      best[e] = max(best[e], __shfl_xor_sync(~0u, best[e], o));
+    }
+  }
+  if (lane < 4) {  // the warp's best of rows 2 lane, 2 lane + 1 (one-row: row 0 in every lane)
+    best_sm[warp][2 * lane] = best[0];
+    best_sm[warp][2 * lane + 1] = best[1];
   }
   __syncthreads();
   if (t < m) {
     unsigned long long b = 0;
-    for (int w = 0; w < kWarps; ++w) b = max(b, best_sm[w][t]);
+    for (int w = 0; w < kWarps; ++w) b = max(b, best_sm[w][kM == 1 ? 0 : t]);
     atomicMax(p.argmax_keys + t, b);
   }
   GridSync(p.barrier, epoch);
@@ -603,7 +809,9 @@ bool MegaShapeSupported(int hidden, int heads, int kv_heads, int head_dim, int f
          heads % kv_heads == 0 && heads / kv_heads <= kDecodeMaxQueryHeads;
 }
 
-size_t MegaSmemBytes(const MegaParams& p) { return RingSmemOffset(p) + kRingBytes; }
+size_t MegaSmemBytes(const MegaParams& p) {
+  return RingSmemOffset(p) + (TensorCores(p) ? kTileRingBytes : kRingBytes);
+}
 
 cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
@@ -615,7 +823,7 @@ cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaS
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);
   if (e != cudaSuccess) return e;
   const size_t smem = MegaSmemBytes(p);
-  const bool one = p.rows == 1, general = p.group_size > 0 || p.conv_taps > 0;
+  const bool one = !TensorCores(p), general = p.group_size > 0 || p.conv_taps > 0;
   auto pick = [&](auto t) {
     using T = decltype(t);
     if (general) return one ? MegaKernel<T, 1, true> : MegaKernel<T, kMegaMaxRows, true>;

@@ -4,8 +4,11 @@
 // residual), the final norm, the LM head and the greedy argmax, in one persistent launch of one
 // block per multiprocessor. Phases are separated by grid-wide barriers instead of kernel
 // boundaries, so a step of a latency-bound batch (B <= kMegaMaxRows) pays ~5 barriers per layer
-// instead of ~8 dependent launches, and each projection is a GEMV whose rows are spread over
-// every warp of the device with full-length dot products (no split-K partials).
+// instead of ~8 dependent launches. Each projection is a GEMV whose work is spread over every
+// warp of the device: for one row, rows of the weights per warp with full-length dot products
+// on the CUDA cores (no split-K partials); for 2..kMegaMaxRows rows, 16-row tiles on the tensor
+// cores (the activation rows as the mma's N operand) with the k range split over a block's
+// warps and summed in shared memory in a fixed order, so that extra rows cost no extra pass.
 //
 // Scope: plain linear attention without a normalizer, or the augmented variant (local groups
 // of group_size <= kDecodeMaxGroup, the conv on v); bf16 or fp16 weights; one new token per
@@ -14,7 +17,7 @@
 // math and the same slot updates (S on a completed group, ring row of the new token) as the
 // layer-by-layer path (LinearAttentionDecode and friends); only the order of fp32 sums differs. The
 // engine takes it for steps of one or two sequences by default (LINSPEC_CUDA_MEGA): on the H100
-// it beats the layer kernels there, not at 3..4 rows.
+// it beats the layer kernels there, not from 3 rows (bench/cuda_notes.md, session 9).
 #ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 #define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 
@@ -29,7 +32,7 @@
 
 namespace linspec::kernels {
 
-inline constexpr int kMegaMaxRows = 4;
+inline constexpr int kMegaMaxRows = 8;
 
 // One layer's weights (dtype of the step) and slot arrays (fp32), as LinearAttentionParams.
 struct MegaLayer {
@@ -73,6 +76,8 @@ struct MegaParams {
   // Attention items per block whose slot data is copied at a layer's start (1 or 2; the
   // shared memory grows by one item's window, S columns and v columns per buffer).
   int slot_buffers = 1;
+  // One-row steps on the tensor-core instance too (measurements; more rows always take it).
+  bool tensor_cores = false;
 };
 
 // Attention work items are (sequence, kv head, block of kMegaColumnBlock v columns of S).

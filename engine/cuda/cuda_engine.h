@@ -171,6 +171,7 @@ class CudaEngine final : public Engine {
   int mega_max_rows_ = 0;
   size_t mega_smem_limit_ = 0;  // the megakernel's dynamic shared memory per block, at most
   int mega_blocks_ = 0;         // LINSPEC_CUDA_MEGA_BLOCKS; 0: one per multiprocessor
+  bool mega_tc_ = false;        // LINSPEC_CUDA_MEGA_TC: one-row steps on the tensor cores
   int64_t mega_steps_ = 0;
   DeviceMemory mega_layers_, mega_scratch_;  // [layers] MegaLayer; argmax keys + barrier
   int64_t slot_bytes_ = 0;

@@ -11,9 +11,9 @@
 namespace linspec::engine::cuda {
 
 // LINSPEC_CUDA_MEGA=<rows> (0..kernels::kMegaMaxRows) caps the decode steps the megakernel
-// takes; default 2: on the H100 (1.3B) it beats the layer kernels at one row (plain 1.15 vs
-// 1.51 ms, augmented 1.26 vs 1.69) and two (1.35 vs 1.51, 1.57 vs 1.69) and loses at 3 and 4
-// (1.61 vs 1.50, 1.91 vs 1.51 plain; bench/cuda_notes.md, session 8). Plain attention without a
+// takes; default 2: on the H100 (1.3B plain) it beats the layer kernels at one row (1.15 vs
+// 1.49 ms) and two (1.37 vs 1.51, on the tensor-core instance) and loses from three (1.52 vs
+// 1.50, 1.66 vs 1.53 at four; bench/cuda_notes.md, session 9). Plain attention without a
 // normalizer or the augmented variant, 16-bit weights only.
 absl::Status CudaEngine::SetUpMegakernel() {
   const ModelConfig& c = config_;
@@ -26,6 +26,8 @@ absl::Status CudaEngine::SetUpMegakernel() {
   if (const char* e = std::getenv("LINSPEC_CUDA_MEGA_BLOCKS"); e && *e) {
     mega_blocks_ = std::max(0, std::atoi(e));
   }
+  // LINSPEC_CUDA_MEGA_TC=1 runs one-row steps on the tensor-core instance too (measurements).
+  if (const char* e = std::getenv("LINSPEC_CUDA_MEGA_TC"); e && *e == '1') mega_tc_ = true;
   const bool normalized = !c.augmented() && c.linear_attention.normalize;
   const bool ok =
       wdtype_ != kernels::DType::kF32 && !normalized &&
@@ -76,6 +78,7 @@ kernels::MegaParams CudaEngine::MegaShape(int rows) const {
   p.group_size = c.linear_attention.group_size;
   p.conv_taps = c.linear_attention.conv_taps;
   p.eps = c.rms_norm_eps;
+  p.tensor_cores = mega_tc_;
   // A second prefetched attention item per block where blocks take more than one (2+ rows, or
   // many kv heads) and it fits (H100, 1.3B: B=2 plain 1.327 vs 1.354 ms, augmented 1.524 vs
   // 1.570; at B=1 (128 items) a second buffer cost 0.3%).

@@ -210,23 +210,23 @@ TEST_P(CudaEngineTest, GraphsMatchEager) {
 }
 
 // The one-kernel decode step (kernels::DecodeMegakernel) against the layer-by-layer kernels
-// (LINSPEC_CUDA_MEGA=0) in bf16: teacher-forced greedy tokens over batches of 1..4 one-token
+// (LINSPEC_CUDA_MEGA=0) in bf16: teacher-forced greedy tokens over batches of 1..8 one-token
 // steps (with folds every 16 tokens); every few rounds a step with logits compares them, and a
 // step sampled on the device (temperature, top-k, the same seeds) compares the drawn tokens.
 // Models it cannot run (plain attention with a normalizer) never take it. blocks > 0: the
 // megakernel's grid (LINSPEC_CUDA_MEGA_BLOCKS), so that blocks take several attention items.
 void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng, int blocks = 0) {
   setenv("LINSPEC_CUDA_MEGA", "0", 1);
-  auto layer = MakeCuda(dir, 4, 4, "bf16");
-  setenv("LINSPEC_CUDA_MEGA", "4", 1);  // batches of 1..4
+  auto layer = MakeCuda(dir, 8, 4, "bf16");
+  setenv("LINSPEC_CUDA_MEGA", "8", 1);  // batches of 1..8
   if (blocks > 0) setenv("LINSPEC_CUDA_MEGA_BLOCKS", std::to_string(blocks).c_str(), 1);
-  auto mega = MakeCuda(dir, 4, 4, "bf16");
+  auto mega = MakeCuda(dir, 8, 4, "bf16");
   unsetenv("LINSPEC_CUDA_MEGA");
   unsetenv("LINSPEC_CUDA_MEGA_BLOCKS");
   ASSERT_TRUE(layer && mega);
   const int vocab = mega->config().vocab_size;
-  std::vector<TokenId> next(4);
-  for (int s = 0; s < 4; ++s) {
+  std::vector<TokenId> next(8);
+  for (int s = 0; s < 8; ++s) {
     const auto prompt = RandomTokens(rng, 2 + rng() % 20, vocab);  // a prefill: layer path
     ForwardResult a = Fwd(*layer, {{s, prompt, false, false}});
     Fwd(*mega, {{s, prompt, false, false}});
@@ -235,7 +235,7 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
   int same = 0, total = 0;
   for (int round = 0; round < 48; ++round) {
     SCOPED_TRACE(::testing::Message() << "round " << round);
-    const int batch = 1 + round % 4;
+    const int batch = 1 + (round + round / 8) % 8;  // logits and sampled steps at every size
     const bool logits = round % 8 == 7, sampled = round % 8 == 3;
     std::vector<std::vector<TokenId>> toks(batch);
     std::vector<SeqChunk> chunks;
