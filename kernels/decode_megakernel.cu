@@ -59,10 +59,11 @@ __device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc)
 // included): the model's group, or kPlainSegment (FoldGroup); and of its v columns: the window
 // and the conv's taps.
 __host__ __device__ inline int WindowCap(const MegaParams& p) {
-  return p.group_size > 0 ? p.group_size : kPlainSegment;
+  return p.group_size > 0 ? p.group_size : kMegaPlainWindow;
 }
 __host__ __device__ inline int VRowsCap(const MegaParams& p) {
-  return WindowCap(p) > p.conv_taps ? WindowCap(p) : p.conv_taps;
+  const int conv = p.conv_taps > 0 ? p.conv_taps + kMegaMaxRows - 1 : 0;
+  return WindowCap(p) > conv ? WindowCap(p) : conv;
 }
 
 // An attention item's slot data (LoadSlot): the window's k^ rows [WindowCap][D] (the new
@@ -85,19 +86,20 @@ __host__ __device__ inline int XStride(int dim, bool tiles) { return tiles ? dim
 // buffers; ActivationSmemBytes), p.slot_buffers attention items' slot data, the tensor-core
 // instance's split-K partials (RedSmemBytes), then kWarps weight rings (from RingSmemOffset).
 __host__ __device__ inline size_t ActivationSmemBytes(const MegaParams& p) {
-  const size_t d = p.head_dim, q = p.heads / p.kv_heads;
+  const size_t d = p.head_dim, q = p.heads / p.kv_heads, nt = p.rows;  // a chunk's tokens <= rows
   const size_t attention =
-      sizeof(float) * ((q + 2) * d + q * d + d + q * WindowCap(p) + q * kRowGroups * kColBlock);
+      sizeof(float) * nt *
+      ((q + 2) * d + q * d + d + q * WindowCap(p) + q * kRowGroups * kColBlock);
   int widest = p.hidden > p.ffn ? p.hidden : p.ffn;
   if (p.heads * p.head_dim > widest) widest = p.heads * p.head_dim;
   const size_t acts = static_cast<size_t>(p.rows) * XStride(widest, TensorCores(p)) * 2;
   return ((acts > attention ? acts : attention) + 127) / 128 * 128;
 }
-// The tensor-core instance's partials: 2 tile slots (TileStream's kRedSlots) x 2 (gate/up) x
-// kWarps warps x one 16 x 8 fp32 accumulator tile.
-constexpr size_t kRedFloats = 2 * 2 * kWarps * 32 * 4;
+// The tensor-core instance's partials: p.red_slots tile slots x 2 (gate/up) x kWarps warps x
+// one 16 x 8 fp32 accumulator tile.
+constexpr size_t kRedSlotFloats = 2 * kWarps * 32 * 4;
 __host__ __device__ inline size_t RedSmemBytes(const MegaParams& p) {
-  return TensorCores(p) ? kRedFloats * sizeof(float) : 0;
+  return TensorCores(p) ? kRedSlotFloats * sizeof(float) * p.red_slots : 0;
 }
 // Sections start at multiples of 128 bytes: cp.async copies whose shared destination is not
 // aligned like their global source lose their coalescing (H100: the tensor-core ring 16 bytes
@@ -273,7 +275,7 @@ constexpr int kTileStages = 3;
 constexpr int kTileUnits = 128;  // uint4 per batch per warp: [16 rows][8 chunks], swizzled
 constexpr int kTileK = 64;       // k per batch
 constexpr size_t kTileRingBytes = size_t{kWarps} * kTileStages * kTileUnits * 16;
-constexpr int kRedSlots = 2;
+constexpr int kRedSlots = 2;  // at most (MegaParams::red_slots)
 // A row's chunk c sits at c ^ 4 in odd rows, so that a quarter warp's reads (rows g, g + 1)
 // cover all banks.
 __device__ __forceinline__ int TileChunk(int row, int c) {
@@ -291,7 +293,7 @@ struct TileStream {
   int tile, half, b;  // the next batch to ask for
   const T* w;
   int rows, k, pair, tiles, nb;  // the phase's shape; batches of kTileK per tile
-  unsigned int issued, consumed, rounds;
+  unsigned int issued, consumed, rounds, nslots;
   uint64_t policy;
 
   __device__ __forceinline__ void SkipEmpty() {
@@ -313,6 +315,7 @@ struct TileStream {
     p = params, red = reinterpret_cast<float4*>(r);
     arrived = reinterpret_cast<int*>(counters), summed = counters + kRedSlots;
     if (threadIdx.x < 2 * kRedSlots) counters[threadIdx.x] = 0;
+    nslots = p->red_slots;
     warp = threadIdx.x >> 5;
     ring = smem_ring + warp * kTileStages * kTileUnits;
     phase = 0, last_phase = 4 * p->num_layers;
@@ -392,9 +395,9 @@ struct TileStream {
           Issue();
         }
       }
-      const int rs = rounds % kRedSlots;
-      if (lane == 0 && rounds >= kRedSlots) {  // the slot's previous tile summed
-        while (*reinterpret_cast<volatile unsigned int*>(summed + rs) + kRedSlots <= rounds) {
+      const int rs = rounds % nslots;
+      if (lane == 0 && rounds >= nslots) {  // the slot's previous tile summed
+        while (*reinterpret_cast<volatile unsigned int*>(summed + rs) + nslots <= rounds) {
         }
       }
       __syncwarp();
@@ -495,13 +498,14 @@ __device__ __forceinline__ void CopyRows(const void* src, T* xs, int m, int dim,
 // Where an attention item (sequence, kv head h, columns c0..) finds its slot data.
 struct ItemSlot {
   LinearAttentionSeq sq;
-  int h, c0, len;  // len: the window [fold_pos, start_pos], the new token last
-  int vlo, nv;     // v rows of positions [vlo, start_pos] (window and conv taps), nv of them
+  int h, c0;
+  int old;      // window rows in the ring: positions [fold_pos, start_pos); the new tokens follow
+  int vlo, nv;  // v rows of positions [vlo, start_pos + num_new) (window and conv taps)
   size_t ring_base, ring_stride;
   float* sbase;  // S of (slot, h)
 };
 // kGeneral: the augmented window (local groups, conv on v) at run-time sizes; else the plain
-// 16-row window (WindowCap == VRowsCap == kPlainSegment, vlo == fold_pos) at compile-time sizes.
+// window (WindowCap == VRowsCap == kMegaPlainWindow, vlo == fold_pos) at compile-time sizes.
 template <bool kGeneral>
 __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLayer& L, int item) {
   const int D = p.head_dim, ncb = D / kColBlock;
@@ -509,10 +513,10 @@ __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLa
   ItemSlot it;
   it.sq = p.seqs[s];
   it.h = rem / ncb, it.c0 = (rem - it.h * ncb) * kColBlock;
-  it.len = it.sq.start_pos + 1 - it.sq.fold_pos;
+  it.old = it.sq.start_pos - it.sq.fold_pos;
   it.vlo =
       kGeneral ? min(it.sq.fold_pos, max(0, it.sq.start_pos + 1 - p.conv_taps)) : it.sq.fold_pos;
-  it.nv = it.sq.start_pos + 1 - it.vlo;
+  it.nv = it.sq.start_pos + it.sq.num_new - it.vlo;
   it.ring_base = (static_cast<size_t>(it.sq.slot) * p.ring_size * p.kv_heads + it.h) * D;
   it.ring_stride = static_cast<size_t>(p.kv_heads) * D;
   it.sbase = L.state + (static_cast<size_t>(it.sq.slot) * p.kv_heads + it.h) * D * D;
@@ -534,8 +538,8 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
     return static_cast<size_t>(row >= p.ring_size ? row - p.ring_size : row);
   };
   float* ks = buf;
-  float* vs = ks + (kGeneral ? WindowCap(p) : kPlainSegment) * D;
-  float* sc = vs + (kGeneral ? VRowsCap(p) : kPlainSegment) * kColBlock;
+  float* vs = ks + (kGeneral ? WindowCap(p) : kMegaPlainWindow) * D;
+  float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
   auto copy = [](float* dst, const float* src) {
     if constexpr (kAsync) {
       detail::CpAsync16(dst, src);
@@ -544,12 +548,12 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
     }
   };
 #pragma unroll 1
-  for (int idx = threadIdx.x; idx < (it.len - 1) << d4_shift; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < it.old << d4_shift; idx += kThreads) {
     const int r = idx >> d4_shift, c = 4 * (idx & ((1 << d4_shift) - 1));
     copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row(k_row0, r) * it.ring_stride + c);
   }
 #pragma unroll 1
-  for (int idx = threadIdx.x; idx < (it.nv - 1) * (kColBlock / 4); idx += kThreads) {
+  for (int idx = threadIdx.x; idx < (it.sq.start_pos - it.vlo) * (kColBlock / 4); idx += kThreads) {
     const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
     copy(vs + r * kColBlock + c,
          L.ring_v + it.ring_base + ring_row(v_row0, r) * it.ring_stride + it.c0 + c);
@@ -561,43 +565,48 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
   }
 }
 
-// One (sequence, kv head, 16-column block) of the decode step, as LinearAttentionDecode
-// computes it: plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented
-// o = gamma * q.S + sum over the window of relu(q.k^_i)^2 v_i + conv(v); the new token's k^/v
-// into the ring, and S += the window's k^ (x) v when the committed token completes its group.
-// buf holds the item's slot data (LoadSlot), in place once the block syncs.
-template <typename T, bool kGeneral>
+// One (sequence, kv head, 16-column block) of the step, for each of the sequence's new tokens
+// (kMaxT: the most an instance takes) as LinearAttentionDecode / LinearAttentionStep compute it:
+// plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented o = gamma * q.S +
+// sum over the window of relu(q.k^_i)^2 v_i + conv(v), the window of the token at position
+// start_pos + u being [fold_pos, start_pos + u]; the new tokens' k^ / v into the ring, and for a
+// one-token step S += the window's k^ (x) v when the committed token completes its group (longer
+// chunks fold nothing: MegaChunkOk). buf holds the item's slot data (LoadSlot), in place once
+// the block syncs.
+template <typename T, bool kGeneral, int kMaxT>
 __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
                               float* buf) {
   const int D = p.head_dim, qpk = p.heads / p.kv_heads;
   const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
   const LinearAttentionSeq& sq = it.sq;
-  const int h = it.h, c0 = it.c0, len = it.len, row = sq.token_offset;
-  const int cap = kGeneral ? WindowCap(p) : kPlainSegment;
+  const int nt = kMaxT == 1 ? 1 : sq.num_new, nq = nt * qpk;  // query rows: token-major
+  const int h = it.h, c0 = it.c0, old = it.old, row0 = sq.token_offset;
+  const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
   const int wv = kGeneral ? sq.fold_pos - it.vlo : 0;  // the window's first row in vs
+  const int vold = sq.start_pos - it.vlo;              // the first new token's row in vs
   const bool aug = kGeneral && p.group_size > 0;
   const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
-  float* raw = sm;                  // [qpk + 2][D] projections of this head
-  float* qs = raw + (qpk + 2) * D;  // [qpk][D]
-  float* vnew = qs + qpk * D;       // [D]
-  float* ws = vnew + D;             // [qpk][cap]
-  float* red = ws + qpk * cap;      // [qpk][kRowGroups][kColBlock]
-  float* ks = buf;                  // LoadSlot's
+  float* raw = sm;                       // [nt][qpk + 2][D] projections of this head
+  float* qs = raw + nt * (qpk + 2) * D;  // [nq][D]
+  float* vnew = qs + nq * D;             // [nt][D]
+  float* ws = vnew + nt * D;             // [nq][cap]
+  float* red = ws + nq * cap;            // [nq][kRowGroups][kColBlock]
+  float* ks = buf;                       // LoadSlot's
   float* vs = ks + cap * D;
-  const float* sc = vs + (kGeneral ? VRowsCap(p) : kPlainSegment) * kColBlock;
+  const float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
   const size_t ring_base = it.ring_base, ring_stride = it.ring_stride;
   float* sbase = it.sbase;
   // This step's q, k and v of the head (the QKV phase's output).
-  const int nqkv = (p.heads + 2 * p.kv_heads) * D;
-  const float* src = p.qkv + static_cast<size_t>(row) * nqkv;
+  const int nqkv = (p.heads + 2 * p.kv_heads) * D, per_tok = (qpk + 2) * D;
   const int d_shift = __ffs(D) - 1;
 #pragma unroll 1
-  for (int idx = t; idx < (qpk + 2) * D; idx += kThreads) {
-    const int which = idx >> d_shift, c = idx & (D - 1);
+  for (int idx = t; idx < nt * per_tok; idx += kThreads) {
+    const int u = kMaxT == 1 ? 0 : idx / per_tok, within = idx - u * per_tok;
+    const int which = within >> d_shift, c = within & (D - 1);
     const int head = which < qpk    ? h * qpk + which
                      : which == qpk ? p.heads + h
                                     : p.heads + p.kv_heads + h;
-    raw[idx] = __ldcg(src + static_cast<size_t>(head) * D + c);
+    raw[idx] = __ldcg(p.qkv + static_cast<size_t>(row0 + u) * nqkv + head * D + c);
   }
   __syncthreads();  // raw and the slot data (every thread's copies) in place
   float sv[kMaxSRows];
@@ -606,62 +615,72 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     const int i = rg + u * kRowGroups;
     sv[u] = i < D ? sc[i * kColBlock + j] : 0.f;
   }
-  if (warp < qpk + 2) {  // RoPE and the feature map, as QkvEpilogue
-    float* dst = warp < qpk ? qs + warp * D : warp == qpk ? ks + (len - 1) * D : vnew;
-    const detail::Rope rope = detail::RopeOf(p.rope, row, D, sq.start_pos, p.inv_freq);
-    detail::EpilogueHeadWarp<2>(raw + warp * D, 1, 0, 0, D, warp > qpk, rope, p.feature_map, dst,
+  for (int wi = warp; wi < nt * (qpk + 2); wi += kWarps) {  // RoPE and the feature map
+    const int u = kMaxT == 1 ? 0 : wi / (qpk + 2), which = wi - u * (qpk + 2);
+    float* dst = which < qpk    ? qs + (u * qpk + which) * D
+                 : which == qpk ? ks + (old + u) * D
+                                : vnew + u * D;
+    const detail::Rope rope = detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq);
+    detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, rope, p.feature_map, dst,
                                 lane);
   }
   __syncthreads();
-  if (t < kColBlock) vs[(it.nv - 1) * kColBlock + t] = vnew[c0 + t];
-  // Window weights: plain q.k^, augmented relu(q.k^)^2 (every window key is <= the query).
-  for (int pr = warp; pr < qpk * len; pr += kWarps) {
-    const int qi = pr / len, si = pr - qi * len;
+  for (int idx = t; idx < nt * kColBlock; idx += kThreads) {
+    const int u = idx / kColBlock, c = idx - u * kColBlock;
+    vs[(vold + u) * kColBlock + c] = vnew[u * D + c0 + c];
+  }
+  // Window weights: plain q.k^, augmented relu(q.k^)^2, of every key up to the query's token.
+  const int wl = old + nt;
+  for (int pr = warp; pr < nq * wl; pr += kWarps) {
+    const int qr = pr / wl, si = pr - qr * wl;
+    if (si > old + qr / qpk) continue;
     float dot = 0.f;
 #pragma unroll 1
-    for (int d = lane; d < D; d += 32) dot += qs[qi * D + d] * ks[si * D + d];
+    for (int d = lane; d < D; d += 32) dot += qs[qr * D + d] * ks[si * D + d];
     dot = detail::WarpSum(dot);
-    if (lane == 0) ws[qi * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
+    if (lane == 0) ws[qr * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
   }
-  for (int qi = 0; qi < qpk; ++qi) {  // q.S over this thread's rows
+  for (int qr = 0; qr < nq; ++qr) {  // q.S over this thread's rows
     float a = 0.f;
 #pragma unroll
     for (int u = 0; u < kMaxSRows; ++u) {
       const int i = rg + u * kRowGroups;
-      if (i < D) a += qs[qi * D + i] * sv[u];
+      if (i < D) a += qs[qr * D + i] * sv[u];
     }
-    red[(qi * kRowGroups + rg) * kColBlock + j] = a;
+    red[(qr * kRowGroups + rg) * kColBlock + j] = a;
   }
   __syncthreads();
-  if (t < qpk * kColBlock) {
-    const int qi = t / kColBlock, jj = t - qi * kColBlock;
+  for (int o = t; o < nq * kColBlock; o += kThreads) {
+    const int qr = o / kColBlock, jj = o - qr * kColBlock, u = qr / qpk;
     float acc = 0.f;
-    for (int g = 0; g < kRowGroups; ++g) acc += red[(qi * kRowGroups + g) * kColBlock + jj];
+    for (int g = 0; g < kRowGroups; ++g) acc += red[(qr * kRowGroups + g) * kColBlock + jj];
     if (aug) acc *= L.gamma;  // the global term's factor, before the local window joins
 #pragma unroll 1
-    for (int si = 0; si < len; ++si) acc += ws[qi * cap + si] * vs[(wv + si) * kColBlock + jj];
+    for (int si = 0; si <= old + u; ++si) acc += ws[qr * cap + si] * vs[(wv + si) * kColBlock + jj];
     float conv = 0.f;  // the causal depthwise conv on v (augmented)
 #pragma unroll 1
     for (int c = 0; c < (kGeneral && L.conv ? p.conv_taps : 0); ++c) {
-      const int pos = sq.start_pos - p.conv_taps + 1 + c;
+      const int pos = sq.start_pos + u - p.conv_taps + 1 + c;
       if (pos >= 0) conv += L.conv[h * p.conv_taps + c] * vs[(pos - it.vlo) * kColBlock + jj];
     }
-    const size_t o = (static_cast<size_t>(row) * p.heads + h * qpk + qi) * D + c0 + jj;
-    static_cast<T*>(p.attn)[o] = detail::FromFloat<T>((aug ? acc : acc * L.gamma) + conv);
+    const size_t out =
+        (static_cast<size_t>(row0 + u) * p.heads + h * qpk + qr - u * qpk) * D + c0 + jj;
+    static_cast<T*>(p.attn)[out] = detail::FromFloat<T>((aug ? acc : acc * L.gamma) + conv);
   }
-  if (t < kColBlock) {  // the new token's k^ / v columns into the ring
-    const size_t dst = ring_base + (sq.start_pos % p.ring_size) * ring_stride + c0 + t;
-    L.ring_k[dst] = ks[(len - 1) * D + c0 + t];
-    L.ring_v[dst] = vnew[c0 + t];
+  for (int idx = t; idx < nt * kColBlock; idx += kThreads) {  // the new k^ / v columns
+    const int u = idx / kColBlock, c = idx - u * kColBlock;
+    const size_t dst = ring_base + ((sq.start_pos + u) % p.ring_size) * ring_stride + c0 + c;
+    L.ring_k[dst] = ks[(old + u) * D + c0 + c];
+    L.ring_v[dst] = vnew[u * D + c0 + c];
   }
-  if (OneTokenStepFolds(sq, cap)) {
+  if (nt == 1 && OneTokenStepFolds(sq, p.group_size > 0 ? p.group_size : kPlainSegment)) {
 #pragma unroll
     for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
       const int i = rg + u * kRowGroups;
       if (i >= D) break;
       float v = sv[u];
 #pragma unroll 1
-      for (int si = 0; si < len; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
+      for (int si = 0; si <= old; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
       sbase[static_cast<size_t>(i) * D + c0 + j] = v;
     }
   }
@@ -697,7 +716,14 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
       const int half = D / 2;
       for (int idx = t; idx < m * half; idx += kThreads) {
         const int r = idx / half;
-        p.rope[idx] = detail::RopeCosSin(p.seqs[r].start_pos, p.inv_freq[idx - r * half]);
+        int pos = 0;  // the row's position: its chunk's start plus its place in the chunk
+        for (int s = 0; s < p.num_seqs; ++s) {
+          const LinearAttentionSeq& sq = p.seqs[s];
+          if (r >= sq.token_offset && r < sq.token_offset + sq.num_new) {
+            pos = sq.start_pos + r - sq.token_offset;
+          }
+        }
+        p.rope[idx] = detail::RopeCosSin(pos, p.inv_freq[idx - r * half]);
       }
     }
   }
@@ -749,7 +775,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
           detail::CpAsyncWait<0>();
         }
       }
-      AttentionItem<T, kGeneral>(p, L, item, reinterpret_cast<float*>(smem4), buf);
+      AttentionItem<T, kGeneral, kM>(p, L, item, reinterpret_cast<float*>(smem4), buf);
       __syncthreads();
     }
     GridSync(p.barrier, epoch);
@@ -814,10 +840,12 @@ size_t MegaSmemBytes(const MegaParams& p) {
 }
 
 cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaStream_t stream) {
-  if (p.rows < 1 || p.rows > kMegaMaxRows || blocks < 1 || dtype == DType::kF32 ||
+  if (p.rows < 1 || p.rows > kMegaMaxRows || p.num_seqs < 1 || p.num_seqs > p.rows || blocks < 1 ||
+      dtype == DType::kF32 ||
       !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn) || p.group_size < 0 ||
-      p.group_size > kDecodeMaxGroup || p.conv_taps < 0 || p.ring_size < VRowsCap(p) ||
-      p.slot_buffers < 1 || p.slot_buffers > 2) {
+      p.group_size > kDecodeMaxGroup || p.conv_taps < 0 ||
+      p.ring_size < std::max({FoldGroup(p.group_size), p.conv_taps, 1}) || p.slot_buffers < 1 ||
+      p.slot_buffers > 2 || p.red_slots < 1 || p.red_slots > 2) {
     return cudaErrorInvalidValue;
   }
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);

@@ -23,6 +23,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -50,7 +51,8 @@ struct MegaLayer {
 };
 
 struct MegaParams {
-  int rows = 0;  // sequences, one token each; <= kMegaMaxRows
+  int rows = 0;      // tokens of the step, <= kMegaMaxRows
+  int num_seqs = 0;  // sequences: one token each (decode) or a pending chunk (verify)
   int hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0, num_layers = 0;
   int ring_size = 0;
   int group_size = 0;  // augmented: the local group (window <= group_size); 0: plain
@@ -63,7 +65,7 @@ struct MegaParams {
   const void* lm_head = nullptr;      // [vocab, hidden]
   const float* final_norm = nullptr;
   const int32_t* tokens = nullptr;            // device [rows]
-  const LinearAttentionSeq* seqs = nullptr;   // device [rows]; token_offset == row
+  const LinearAttentionSeq* seqs = nullptr;   // device [num_seqs]; MegaChunkOk
   float* residual = nullptr;                  // [rows, hidden] scratch
   float* qkv = nullptr;                       // [rows, (heads + 2 kv_heads) * head_dim] scratch
   void* attn = nullptr;                       // [rows, heads * head_dim] dtype scratch
@@ -76,6 +78,9 @@ struct MegaParams {
   // Attention items per block whose slot data is copied at a layer's start (1 or 2; the
   // shared memory grows by one item's window, S columns and v columns per buffer).
   int slot_buffers = 1;
+  // The tensor-core instance's split-K sum slots (1 or 2; 2 lets a block's warps run a tile
+  // further ahead of the tile's sum; 16 KB each).
+  int red_slots = 2;
   // One-row steps on the tensor-core instance too (measurements; more rows always take it).
   bool tensor_cores = false;
 };
@@ -83,7 +88,30 @@ struct MegaParams {
 // Attention work items are (sequence, kv head, block of kMegaColumnBlock v columns of S).
 inline constexpr int kMegaColumnBlock = 16;
 constexpr int MegaAttentionItems(const MegaParams& p) {
-  return p.rows * p.kv_heads * (p.head_dim / kMegaColumnBlock);
+  return p.num_seqs * p.kv_heads * (p.head_dim / kMegaColumnBlock);
+}
+
+// Plain attention's window buffer: a 16-position segment not yet folded plus a chunk.
+inline constexpr int kMegaPlainWindow = kPlainSegment + kMegaMaxRows - 1;
+
+// Whether the megakernel takes a sequence's chunk: one token as DecodeFastPathOk admits it (a
+// decode step, folding its window when its token completes a group), or a chunk of 2..
+// kMegaMaxRows tokens (a verify or draft step) that folds nothing, whose window and ring rows
+// fit (ColumnSplitSafe), and whose tokens share one local group (augmented: the window is
+// their group) or fit kMegaPlainWindow with the unfolded tokens (plain).
+inline bool MegaChunkOk(const LinearAttentionSeq& s, int group_size, int conv_taps, int heads,
+                        int kv_heads, int ring_size) {
+  if (s.num_new == 1) return DecodeFastPathOk(s, group_size, heads, kv_heads);
+  if (s.num_new < 1 || s.num_new > kMegaMaxRows || kv_heads <= 0 ||
+      heads / kv_heads > kDecodeMaxQueryHeads ||
+      FoldPosAfter(s.fold_pos, s.commit_pos, group_size) != s.fold_pos) {
+    return false;
+  }
+  const int end = s.start_pos + s.num_new;  // one past the last token
+  const int vlo = std::min(s.fold_pos, std::max(0, s.start_pos + 1 - conv_taps));
+  const bool window = group_size > 0 ? (end - 1) / group_size * group_size == s.fold_pos
+                                     : end - s.fold_pos <= kMegaPlainWindow;
+  return window && end - vlo <= ring_size && group_size <= kDecodeMaxGroup;
 }
 
 // Whether the model shape can run the megakernel (head_dim in {16, 32, 64, 128}, widths

@@ -142,8 +142,8 @@ class CudaEngine final : public Engine {
   // The one-kernel decode step (cuda_engine_mega.cc): whether the plan can take it, the
   // per-layer table it reads, and its launch.
   bool MegaEligible(const StepPlan& plan) const;
-  kernels::MegaParams MegaShape(int rows) const;  // the model's shape fields, no buffers
-  int MegaBlocks() const;                         // the megakernel's grid
+  kernels::MegaParams MegaShape(int rows, int seqs) const;  // the model's shape fields, no buffers
+  int MegaBlocks() const;                                   // the megakernel's grid
   absl::Status SetUpMegakernel();
   absl::Status EnqueueMega(const StepShape& shape);
   absl::Status LaunchStep(const StepShape& shape);
@@ -169,8 +169,10 @@ class CudaEngine final : public Engine {
   // Decode steps of up to this many one-token sequences run as kernels::DecodeMegakernel where
   // the model allows it (LINSPEC_CUDA_MEGA, default 2; 0: never; see cuda_engine_mega.cc).
   int mega_max_rows_ = 0;
+  int mega_chunk_rows_ = 0;     // tokens of a step of chunks longer than one token
   size_t mega_smem_limit_ = 0;  // the megakernel's dynamic shared memory per block, at most
   int mega_blocks_ = 0;         // LINSPEC_CUDA_MEGA_BLOCKS; 0: one per multiprocessor
+  int mega_red_slots_ = 2;      // LINSPEC_CUDA_MEGA_RED: the tensor-core instance's sum slots
   bool mega_tc_ = false;        // LINSPEC_CUDA_MEGA_TC: one-row steps on the tensor cores
   int64_t mega_steps_ = 0;
   DeviceMemory mega_layers_, mega_scratch_;  // [layers] MegaLayer; argmax keys + barrier

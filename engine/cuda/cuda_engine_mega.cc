@@ -26,6 +26,8 @@ absl::Status CudaEngine::SetUpMegakernel() {
   if (const char* e = std::getenv("LINSPEC_CUDA_MEGA_BLOCKS"); e && *e) {
     mega_blocks_ = std::max(0, std::atoi(e));
   }
+  // LINSPEC_CUDA_MEGA_RED=1: one split-K sum slot, as shapes that fit no second take (tests).
+  if (const char* e = std::getenv("LINSPEC_CUDA_MEGA_RED"); e && *e == '1') mega_red_slots_ = 1;
   // LINSPEC_CUDA_MEGA_TC=1 runs one-row steps on the tensor-core instance too (measurements).
   if (const char* e = std::getenv("LINSPEC_CUDA_MEGA_TC"); e && *e == '1') mega_tc_ = true;
   const bool normalized = !c.augmented() && c.linear_attention.normalize;
@@ -43,8 +45,15 @@ absl::Status CudaEngine::SetUpMegakernel() {
       cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   mega_smem_limit_ = static_cast<size_t>(smem_limit) - 2048;
   while (mega_max_rows_ > 0 &&
-         kernels::MegaSmemBytes(MegaShape(mega_max_rows_)) > mega_smem_limit_) {
+         kernels::MegaSmemBytes(MegaShape(mega_max_rows_, 1)) > mega_smem_limit_) {
     --mega_max_rows_;
+  }
+  // Verify and draft chunks take it up to the rows that fit (the tensor-core instance's rows
+  // cost no extra pass over the weights; its attention items are per sequence).
+  mega_chunk_rows_ = kernels::kMegaMaxRows;
+  while (mega_chunk_rows_ > 1 &&
+         kernels::MegaSmemBytes(MegaShape(mega_chunk_rows_, 1)) > mega_smem_limit_) {
+    --mega_chunk_rows_;
   }
   if (mega_max_rows_ == 0) return absl::OkStatus();
   std::vector<kernels::MegaLayer> table(layers_.size());
@@ -63,10 +72,11 @@ absl::Status CudaEngine::SetUpMegakernel() {
   return absl::OkStatus();
 }
 
-kernels::MegaParams CudaEngine::MegaShape(int rows) const {
+kernels::MegaParams CudaEngine::MegaShape(int rows, int seqs) const {
   const ModelConfig& c = config_;
   kernels::MegaParams p;
   p.rows = rows;
+  p.num_seqs = seqs;
   p.hidden = c.hidden_size;
   p.heads = c.num_attention_heads;
   p.kv_heads = c.num_key_value_heads;
@@ -84,6 +94,7 @@ kernels::MegaParams CudaEngine::MegaShape(int rows) const {
   // 1.570; at B=1 (128 items) a second buffer cost 0.3%).
   p.slot_buffers = kernels::MegaAttentionItems(p) > MegaBlocks() ? 2 : 1;
   if (kernels::MegaSmemBytes(p) > mega_smem_limit_) p.slot_buffers = 1;
+  if (kernels::MegaSmemBytes(p) > mega_smem_limit_ || mega_red_slots_ == 1) p.red_slots = 1;
   return p;
 }
 
@@ -91,13 +102,21 @@ int CudaEngine::MegaBlocks() const {
   return mega_blocks_ > 0 ? std::min(mega_blocks_, gemm_->num_sms()) : gemm_->num_sms();
 }
 
+// Up to mega_max_rows_ sequences: one token each, or chunks (verify, draft) of up to
+// mega_chunk_rows_ tokens in all, every token an output row in order.
 bool CudaEngine::MegaEligible(const StepPlan& plan) const {
-  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens != plan.num_seqs) {
+  const int cap = plan.num_tokens == plan.num_seqs ? mega_max_rows_ : mega_chunk_rows_;
+  if (plan.num_seqs < 1 || plan.num_seqs > mega_max_rows_ || plan.num_tokens > cap ||
+      plan.num_rows != plan.num_tokens) {
     return false;
   }
+  for (int i = 0; i < plan.num_tokens; ++i) {
+    if (plan.row_map[i] != i) return false;
+  }
+  const ModelConfig& c = config_;
   for (const kernels::LinearAttentionSeq& s : plan.seqs) {
-    if (!kernels::DecodeFastPathOk(s, config_.linear_attention.group_size,
-                                   config_.num_attention_heads, config_.num_key_value_heads)) {
+    if (!kernels::MegaChunkOk(s, c.linear_attention.group_size, c.linear_attention.conv_taps,
+                              c.num_attention_heads, c.num_key_value_heads, ring_size_)) {
       return false;
     }
   }
@@ -106,7 +125,7 @@ bool CudaEngine::MegaEligible(const StepPlan& plan) const {
 
 absl::Status CudaEngine::EnqueueMega(const StepShape& shape) {
   const ModelConfig& c = config_;
-  kernels::MegaParams p = MegaShape(shape.seqs);
+  kernels::MegaParams p = MegaShape(shape.tokens, shape.seqs);
   p.feature_map = KernelFeatureMap(c.linear_attention.feature_map);
   p.inv_freq = c.linear_attention.rope ? inv_freq_ : nullptr;
   p.rope = rope_.get<float2>();  // allocated only for RoPE models

@@ -219,10 +219,14 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
   setenv("LINSPEC_CUDA_MEGA", "0", 1);
   auto layer = MakeCuda(dir, 8, 4, "bf16");
   setenv("LINSPEC_CUDA_MEGA", "8", 1);  // batches of 1..8
-  if (blocks > 0) setenv("LINSPEC_CUDA_MEGA_BLOCKS", std::to_string(blocks).c_str(), 1);
+  if (blocks > 0) {                     // and one split-K sum slot in the tensor-core instance
+    setenv("LINSPEC_CUDA_MEGA_BLOCKS", std::to_string(blocks).c_str(), 1);
+    setenv("LINSPEC_CUDA_MEGA_RED", "1", 1);
+  }
   auto mega = MakeCuda(dir, 8, 4, "bf16");
   unsetenv("LINSPEC_CUDA_MEGA");
   unsetenv("LINSPEC_CUDA_MEGA_BLOCKS");
+  unsetenv("LINSPEC_CUDA_MEGA_RED");
   ASSERT_TRUE(layer && mega);
   const int vocab = mega->config().vocab_size;
   std::vector<TokenId> next(8);
@@ -278,13 +282,51 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
   std::printf("megakernel vs layer kernels: %d/%d greedy or sampled tokens identical\n", same,
               total);
   EXPECT_GE(same, total * 9 / 10);
+
+  // Verify steps: one or two sequences with pending chunks of 1..4 tokens (the next token and
+  // random drafts), every row compared (the logits every few rounds); one token committed per
+  // chunk, the drafts rejected. Chunks that would fold committed tokens take the layer kernels.
+  int vsame = 0, vtotal = 0;
+  for (int round = 0; round < 32; ++round) {
+    SCOPED_TRACE(::testing::Message() << "verify round " << round);
+    const int batch = 1 + round % 2;
+    std::vector<std::vector<TokenId>> toks(batch);
+    std::vector<SeqChunk> chunks;
+    for (int s = 0; s < batch; ++s) {
+      toks[s] = RandomTokens(rng, 1 + (round / 2) % 4, vocab);
+      toks[s][0] = next[s];
+      chunks.push_back({s, toks[s], true, true});
+    }
+    ForwardOptions opts;
+    opts.want_logits = round % 6 == 5;
+    ForwardResult a, b;
+    ASSERT_TRUE(layer->Forward(chunks, opts, &a).ok());
+    ASSERT_TRUE(mega->Forward(chunks, opts, &b).ok());
+    ASSERT_EQ(a.num_rows, b.num_rows);
+    for (int r = 0; r < a.num_rows; ++r) {
+      if (opts.want_logits) {
+        EXPECT_TRUE(RowsClose(Row(b, r), Row(a, r), 2e-2)) << "row " << r;
+      }
+      vsame += a.argmax[r] == b.argmax[r];
+      ++vtotal;
+    }
+    for (int s = 0, r0 = 0; s < batch; r0 += static_cast<int>(toks[s].size()), ++s) {
+      ASSERT_TRUE(layer->Commit(s, 1).ok());
+      ASSERT_TRUE(mega->Commit(s, 1).ok());
+      next[s] = a.argmax[r0];
+    }
+  }
+  std::printf("megakernel verify steps: %lld of 32, %d/%d greedy tokens identical\n",
+              static_cast<long long>(mega->mega_steps() - 48), vsame, vtotal);
+  EXPECT_GT(mega->mega_steps(), 48);
+  EXPECT_GE(vsame, vtotal * 9 / 10);
 }
 
 TEST_P(CudaEngineTest, MegakernelMatchesLayerKernels) {
   const bool eligible = options_.variant != tools::ModelVariant::kPlain || !options_.normalize;
   CheckMegakernel(dir_.path(), eligible, rng_);
   if (eligible) {
-    CheckMegakernel(dir_.path(), true, rng_, 3);  // 1..3 attention items per block
+    CheckMegakernel(dir_.path(), true, rng_, 3);  // 1..3 attention items per block, 1 sum slot
     // grouped queries: 2 query heads per kv head
     TempDir gqa;
     tools::RandomModelOptions o = options_;
