@@ -11,13 +11,14 @@
 // warps and summed in shared memory in a fixed order, so that extra rows cost no extra pass.
 //
 // Scope: plain linear attention without a normalizer, or the augmented variant (local groups
-// of group_size <= kDecodeMaxGroup, the conv on v); bf16 or fp16 weights; one new token per
-// sequence that DecodeFastPathOk admits; shared memory for the window (MegaSmemBytes). Writes the
-// greedy tokens and, when asked, the logits (which the engine's sampling kernel then reads). Same
-// math and the same slot updates (S on a completed group, ring row of the new token) as the
-// layer-by-layer path (LinearAttentionDecode and friends); only the order of fp32 sums differs. The
-// engine takes it for steps of one or two sequences by default (LINSPEC_CUDA_MEGA): on the H100
-// it beats the layer kernels there, not from 3 rows (bench/cuda_notes.md, session 9).
+// of group_size <= kDecodeMaxGroup, the conv on v); bf16 or fp16 weights; per sequence one new
+// token or a verify / draft chunk, as MegaChunkOk admits them (every token an output row);
+// shared memory for the window (MegaSmemBytes). Writes the greedy tokens and, when asked, the
+// logits (which the engine's sampling kernel then reads). Same math and the same slot updates
+// (S on a completed group, ring rows of the new tokens) as the layer-by-layer path
+// (LinearAttentionDecode, LinearAttentionStep and friends); only the order of fp32 sums differs.
+// The engine takes it for steps of one or two sequences by default (LINSPEC_CUDA_MEGA): on the
+// H100 it beats the layer kernels there, not from 3 sequences (bench/cuda_notes.md, session 9).
 #ifndef LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 #define LINSPEC_KERNELS_DECODE_MEGAKERNEL_H_
 
