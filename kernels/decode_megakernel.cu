@@ -570,9 +570,9 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
 // plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented o = gamma * q.S +
 // sum over the window of relu(q.k^_i)^2 v_i + conv(v), the window of the token at position
 // start_pos + u being [fold_pos, start_pos + u]; the new tokens' k^ / v into the ring, and for a
-// one-token step S += the window's k^ (x) v when the committed token completes its group (longer
-// chunks fold nothing: MegaChunkOk). buf holds the item's slot data (LoadSlot), in place once
-// the block syncs.
+// one-token step S += the window's k^ (x) v when the committed token completes its group (a
+// plain chunk: its first segment once committed; MegaChunkOk). buf holds the item's slot data
+// (LoadSlot), in place once the block syncs.
 template <typename T, bool kGeneral, int kMaxT>
 __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
                               float* buf) {
@@ -673,14 +673,23 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     L.ring_k[dst] = ks[(old + u) * D + c0 + c];
     L.ring_v[dst] = vnew[u * D + c0 + c];
   }
-  if (nt == 1 && OneTokenStepFolds(sq, p.group_size > 0 ? p.group_size : kPlainSegment)) {
+  // Window rows folded into S (the outputs above used S before the fold and every window row,
+  // the same sum): a one-token step's whole window when its token completes its group; a plain
+  // chunk's first kPlainSegment rows when committed tokens complete that segment (MegaChunkOk).
+  int nfold = 0;
+  if (nt == 1) {
+    if (OneTokenStepFolds(sq, p.group_size > 0 ? p.group_size : kPlainSegment)) nfold = old + 1;
+  } else if (p.group_size == 0 && sq.commit_pos >= sq.fold_pos + kPlainSegment) {
+    nfold = kPlainSegment;
+  }
+  if (nfold > 0) {
 #pragma unroll
     for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
       const int i = rg + u * kRowGroups;
       if (i >= D) break;
       float v = sv[u];
 #pragma unroll 1
-      for (int si = 0; si <= old; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
+      for (int si = 0; si < nfold; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
       sbase[static_cast<size_t>(i) * D + c0 + j] = v;
     }
   }

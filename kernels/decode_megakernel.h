@@ -92,20 +92,23 @@ constexpr int MegaAttentionItems(const MegaParams& p) {
   return p.num_seqs * p.kv_heads * (p.head_dim / kMegaColumnBlock);
 }
 
-// Plain attention's window buffer: a 16-position segment not yet folded plus a chunk.
-inline constexpr int kMegaPlainWindow = kPlainSegment + kMegaMaxRows - 1;
+// Plain attention's window buffer: two 16-position segments not yet folded (a verify right
+// after a commit completed one) plus a chunk.
+inline constexpr int kMegaPlainWindow = 2 * kPlainSegment + kMegaMaxRows - 1;
 
 // Whether the megakernel takes a sequence's chunk: one token as DecodeFastPathOk admits it (a
 // decode step, folding its window when its token completes a group), or a chunk of 2..
-// kMegaMaxRows tokens (a verify or draft step) that folds nothing, whose window and ring rows
-// fit (ColumnSplitSafe), and whose tokens share one local group (augmented: the window is
-// their group) or fit kMegaPlainWindow with the unfolded tokens (plain).
+// kMegaMaxRows tokens (a verify or draft step) whose window and ring rows fit (ColumnSplitSafe)
+// and whose tokens share one local group that folds nothing (augmented: the window is their
+// group), or fit kMegaPlainWindow with the unfolded tokens, folding at most one segment of
+// committed ones (plain).
 inline bool MegaChunkOk(const LinearAttentionSeq& s, int group_size, int conv_taps, int heads,
                         int kv_heads, int ring_size) {
   if (s.num_new == 1) return DecodeFastPathOk(s, group_size, heads, kv_heads);
   if (s.num_new < 1 || s.num_new > kMegaMaxRows || kv_heads <= 0 ||
       heads / kv_heads > kDecodeMaxQueryHeads ||
-      FoldPosAfter(s.fold_pos, s.commit_pos, group_size) != s.fold_pos) {
+      FoldPosAfter(s.fold_pos, s.commit_pos, group_size) - s.fold_pos >
+          (group_size > 0 ? 0 : kPlainSegment)) {
     return false;
   }
   const int end = s.start_pos + s.num_new;  // one past the last token
