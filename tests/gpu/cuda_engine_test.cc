@@ -285,7 +285,8 @@ void CheckMegakernel(const std::string& dir, bool eligible, std::mt19937_64& rng
 
   // Verify steps: one or two sequences with pending chunks of 1..4 tokens (the next token and
   // random drafts), every row compared (the logits every few rounds); one token committed per
-  // chunk, the drafts rejected. Chunks that would fold committed tokens take the layer kernels.
+  // chunk, the drafts rejected, so plain chunks fold a segment every 16 rounds. Chunks that
+  // MegaChunkOk refuses (augmented ones that would fold or cross a group) take the layer kernels.
   int vsame = 0, vtotal = 0;
   for (int round = 0; round < 32; ++round) {
     SCOPED_TRACE(::testing::Message() << "verify round " << round);
