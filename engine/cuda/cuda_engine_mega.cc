@@ -44,17 +44,14 @@ absl::Status CudaEngine::SetUpMegakernel() {
   LINSPEC_CUDA_RETURN(
       cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   mega_smem_limit_ = static_cast<size_t>(smem_limit) - 2048;
-  while (mega_max_rows_ > 0 &&
-         kernels::MegaSmemBytes(MegaShape(mega_max_rows_, 1)) > mega_smem_limit_) {
-    --mega_max_rows_;
-  }
+  auto fits = [&](int rows) {
+    return kernels::MegaSmemBytes(MegaShape(rows, 1)) <= mega_smem_limit_;
+  };
+  while (mega_max_rows_ > 0 && !fits(mega_max_rows_)) --mega_max_rows_;
   // Verify and draft chunks take it up to the rows that fit (the tensor-core instance's rows
   // cost no extra pass over the weights; its attention items are per sequence).
   mega_chunk_rows_ = kernels::kMegaMaxRows;
-  while (mega_chunk_rows_ > 1 &&
-         kernels::MegaSmemBytes(MegaShape(mega_chunk_rows_, 1)) > mega_smem_limit_) {
-    --mega_chunk_rows_;
-  }
+  while (mega_chunk_rows_ > 1 && !fits(mega_chunk_rows_)) --mega_chunk_rows_;
   if (mega_max_rows_ == 0) return absl::OkStatus();
   std::vector<kernels::MegaLayer> table(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {

@@ -1,0 +1,215 @@
+// The one-kernel decode step (decode_megakernel.cu; internal): an attention work item, its
+// slot data and its math for each of a sequence's new tokens.
+#ifndef LINSPEC_KERNELS_MEGAKERNEL_ATTENTION_CUH_
+#define LINSPEC_KERNELS_MEGAKERNEL_ATTENTION_CUH_
+
+#include "kernels/decode_megakernel.h"
+#include "kernels/device_common.cuh"
+#include "kernels/megakernel_layout.cuh"
+#include "kernels/qkv_math.cuh"
+
+namespace linspec::kernels::mega {
+
+// Where an attention item (sequence, kv head h, columns c0..) finds its slot data.
+struct ItemSlot {
+  LinearAttentionSeq sq;
+  int h, c0;
+  int old;      // window rows in the ring: positions [fold_pos, start_pos); the new tokens follow
+  int vlo, nv;  // v rows of positions [vlo, start_pos + num_new) (window and conv taps)
+  size_t ring_base, ring_stride;
+  float* sbase;  // S of (slot, h)
+};
+// kGeneral: the augmented window (local groups, conv on v) at run-time sizes; else the plain
+// window (WindowCap == VRowsCap == kMegaPlainWindow, vlo == fold_pos) at compile-time sizes.
+template <bool kGeneral>
+__device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLayer& L, int item) {
+  const int D = p.head_dim, ncb = D / kColBlock;
+  const int s = item / (p.kv_heads * ncb), rem = item - s * (p.kv_heads * ncb);
+  ItemSlot it;
+  it.sq = p.seqs[s];
+  it.h = rem / ncb, it.c0 = (rem - it.h * ncb) * kColBlock;
+  it.old = it.sq.start_pos - it.sq.fold_pos;
+  it.vlo =
+      kGeneral ? min(it.sq.fold_pos, max(0, it.sq.start_pos + 1 - p.conv_taps)) : it.sq.fold_pos;
+  it.nv = it.sq.start_pos + it.sq.num_new - it.vlo;
+  it.ring_base = (static_cast<size_t>(it.sq.slot) * p.ring_size * p.kv_heads + it.h) * D;
+  it.ring_stride = static_cast<size_t>(p.kv_heads) * D;
+  it.sbase = L.state + (static_cast<size_t>(it.sq.slot) * p.kv_heads + it.h) * D * D;
+  return it;
+}
+
+// An item's slot data (written by earlier launches, read before this launch writes any of it)
+// into buf (SlotBufFloats): by cp.async (kAsync; the caller commits and waits) or by loads.
+template <bool kAsync, bool kGeneral>
+__device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, float* buf) {
+  const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
+  const int D = p.head_dim, d4_shift = __ffs(D) - 3;  // D / 4 = 1 << d4_shift
+  // Ring rows of the window's first k^ row and first v row (rows r0 + r wrap once: r <
+  // VRowsCap <= ring_size, RingSizeFor).
+  const int k_row0 = it.sq.fold_pos % p.ring_size;
+  const int v_row0 = kGeneral ? it.vlo % p.ring_size : k_row0;
+  auto ring_row = [&](int r0, int r) {
+    const int row = r0 + r;
+    return static_cast<size_t>(row >= p.ring_size ? row - p.ring_size : row);
+  };
+  float* ks = buf;
+  float* vs = ks + (kGeneral ? WindowCap(p) : kMegaPlainWindow) * D;
+  float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
+  auto copy = [](float* dst, const float* src) {
+    if constexpr (kAsync) {
+      detail::CpAsync16(dst, src);
+    } else {
+      *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+    }
+  };
+#pragma unroll 1
+  for (int idx = threadIdx.x; idx < it.old << d4_shift; idx += kThreads) {
+    const int r = idx >> d4_shift, c = 4 * (idx & ((1 << d4_shift) - 1));
+    copy(ks + r * D + c, L.ring_k + it.ring_base + ring_row(k_row0, r) * it.ring_stride + c);
+  }
+#pragma unroll 1
+  for (int idx = threadIdx.x; idx < (it.sq.start_pos - it.vlo) * (kColBlock / 4); idx += kThreads) {
+    const int r = idx / (kColBlock / 4), c = 4 * (idx - r * (kColBlock / 4));
+    copy(vs + r * kColBlock + c,
+         L.ring_v + it.ring_base + ring_row(v_row0, r) * it.ring_stride + it.c0 + c);
+  }
+#pragma unroll 1
+  for (int idx = threadIdx.x; idx < D * (kColBlock / 4); idx += kThreads) {
+    const int i = idx / (kColBlock / 4), c = 4 * (idx - i * (kColBlock / 4));
+    copy(sc + i * kColBlock + c, it.sbase + static_cast<size_t>(i) * D + it.c0 + c);
+  }
+}
+
+// One (sequence, kv head, 16-column block) of the step, for each of the sequence's new tokens
+// (kMaxT: the most an instance takes) as LinearAttentionDecode / LinearAttentionStep compute it:
+// plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented o = gamma * q.S +
+// sum over the window of relu(q.k^_i)^2 v_i + conv(v), the window of the token at position
+// start_pos + u being [fold_pos, start_pos + u]; the new tokens' k^ / v into the ring, and for a
+// one-token step S += the window's k^ (x) v when the committed token completes its group (a
+// plain chunk: its first segment once committed; MegaChunkOk). buf holds the item's slot data
+// (LoadSlot), in place once the block syncs.
+template <typename T, bool kGeneral, int kMaxT>
+__device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
+                              float* buf) {
+  const int D = p.head_dim, qpk = p.heads / p.kv_heads;
+  const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
+  const LinearAttentionSeq& sq = it.sq;
+  const int nt = kMaxT == 1 ? 1 : sq.num_new, nq = nt * qpk;  // query rows: token-major
+  const int h = it.h, c0 = it.c0, old = it.old, row0 = sq.token_offset;
+  const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
+  const int wv = kGeneral ? sq.fold_pos - it.vlo : 0;  // the window's first row in vs
+  const int vold = sq.start_pos - it.vlo;              // the first new token's row in vs
+  const bool aug = kGeneral && p.group_size > 0;
+  const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
+  float* raw = sm;                       // [nt][qpk + 2][D] projections of this head
+  float* qs = raw + nt * (qpk + 2) * D;  // [nq][D]
+  float* vnew = qs + nq * D;             // [nt][D]
+  float* ws = vnew + nt * D;             // [nq][cap]
+  float* red = ws + nq * cap;            // [nq][kRowGroups][kColBlock]
+  float* ks = buf;                       // LoadSlot's
+  float* vs = ks + cap * D;
+  const float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
+  const size_t ring_base = it.ring_base, ring_stride = it.ring_stride;
+  float* sbase = it.sbase;
+  // This step's q, k and v of the head (the QKV phase's output).
+  const int nqkv = (p.heads + 2 * p.kv_heads) * D, per_tok = (qpk + 2) * D;
+  const int d_shift = __ffs(D) - 1;
+#pragma unroll 1
+  for (int idx = t; idx < nt * per_tok; idx += kThreads) {
+    const int u = kMaxT == 1 ? 0 : idx / per_tok, within = idx - u * per_tok;
+    const int which = within >> d_shift, c = within & (D - 1);
+    const int head = which < qpk    ? h * qpk + which
+                     : which == qpk ? p.heads + h
+                                    : p.heads + p.kv_heads + h;
+    raw[idx] = __ldcg(p.qkv + static_cast<size_t>(row0 + u) * nqkv + head * D + c);
+  }
+  __syncthreads();  // raw and the slot data (every thread's copies) in place
+  float sv[kMaxSRows];
+#pragma unroll
+  for (int u = 0; u < kMaxSRows; ++u) {
+    const int i = rg + u * kRowGroups;
+    sv[u] = i < D ? sc[i * kColBlock + j] : 0.f;
+  }
+  for (int wi = warp; wi < nt * (qpk + 2); wi += kWarps) {  // RoPE and the feature map
+    const int u = kMaxT == 1 ? 0 : wi / (qpk + 2), which = wi - u * (qpk + 2);
+    float* dst = which < qpk    ? qs + (u * qpk + which) * D
+                 : which == qpk ? ks + (old + u) * D
+                                : vnew + u * D;
+    const detail::Rope rope = detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq);
+    detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, rope, p.feature_map, dst,
+                                lane);
+  }
+  __syncthreads();
+  for (int idx = t; idx < nt * kColBlock; idx += kThreads) {
+    const int u = idx / kColBlock, c = idx - u * kColBlock;
+    vs[(vold + u) * kColBlock + c] = vnew[u * D + c0 + c];
+  }
+  // Window weights: plain q.k^, augmented relu(q.k^)^2, of every key up to the query's token.
+  const int wl = old + nt;
+  for (int pr = warp; pr < nq * wl; pr += kWarps) {
+    const int qr = pr / wl, si = pr - qr * wl;
+    if (si > old + qr / qpk) continue;
+    float dot = 0.f;
+#pragma unroll 1
+    for (int d = lane; d < D; d += 32) dot += qs[qr * D + d] * ks[si * D + d];
+    dot = detail::WarpSum(dot);
+    if (lane == 0) ws[qr * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
+  }
+  for (int qr = 0; qr < nq; ++qr) {  // q.S over this thread's rows
+    float a = 0.f;
+#pragma unroll
+    for (int u = 0; u < kMaxSRows; ++u) {
+      const int i = rg + u * kRowGroups;
+      if (i < D) a += qs[qr * D + i] * sv[u];
+    }
+    red[(qr * kRowGroups + rg) * kColBlock + j] = a;
+  }
+  __syncthreads();
+  for (int o = t; o < nq * kColBlock; o += kThreads) {
+    const int qr = o / kColBlock, jj = o - qr * kColBlock, u = qr / qpk;
+    float acc = 0.f;
+    for (int g = 0; g < kRowGroups; ++g) acc += red[(qr * kRowGroups + g) * kColBlock + jj];
+    if (aug) acc *= L.gamma;  // the global term's factor, before the local window joins
+#pragma unroll 1
+    for (int si = 0; si <= old + u; ++si) acc += ws[qr * cap + si] * vs[(wv + si) * kColBlock + jj];
+    float conv = 0.f;  // the causal depthwise conv on v (augmented)
+#pragma unroll 1
+    for (int c = 0; c < (kGeneral && L.conv ? p.conv_taps : 0); ++c) {
+      const int pos = sq.start_pos + u - p.conv_taps + 1 + c;
+      if (pos >= 0) conv += L.conv[h * p.conv_taps + c] * vs[(pos - it.vlo) * kColBlock + jj];
+    }
+    const size_t out =
+        (static_cast<size_t>(row0 + u) * p.heads + h * qpk + qr - u * qpk) * D + c0 + jj;
+    static_cast<T*>(p.attn)[out] = detail::FromFloat<T>((aug ? acc : acc * L.gamma) + conv);
+  }
+  for (int idx = t; idx < nt * kColBlock; idx += kThreads) {  // the new k^ / v columns
+    const int u = idx / kColBlock, c = idx - u * kColBlock;
+    const size_t dst = ring_base + ((sq.start_pos + u) % p.ring_size) * ring_stride + c0 + c;
+    L.ring_k[dst] = ks[(old + u) * D + c0 + c];
+    L.ring_v[dst] = vnew[u * D + c0 + c];
+  }
+  // Window rows folded into S (the outputs above used S before the fold and every window row,
+  // the same sum): a one-token step's whole window when its token completes its group; a plain
+  // chunk's first kPlainSegment rows when committed tokens complete that segment (MegaChunkOk).
+  int nfold = 0;
+  if (nt == 1) {
+    if (OneTokenStepFolds(sq, p.group_size > 0 ? p.group_size : kPlainSegment)) nfold = old + 1;
+  } else if (p.group_size == 0 && sq.commit_pos >= sq.fold_pos + kPlainSegment) {
+    nfold = kPlainSegment;
+  }
+  if (nfold > 0) {
+#pragma unroll
+    for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
+      const int i = rg + u * kRowGroups;
+      if (i >= D) break;
+      float v = sv[u];
+#pragma unroll 1
+      for (int si = 0; si < nfold; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
+      sbase[static_cast<size_t>(i) * D + c0 + j] = v;
+    }
+  }
+}
+
+}  // namespace linspec::kernels::mega
+
+#endif  // LINSPEC_KERNELS_MEGAKERNEL_ATTENTION_CUH_
