@@ -4,6 +4,8 @@
 # $OUT (or ./cuda_out). Stages, in order given:
 #   tests | models-1.3b | profile-1.3b | cuda-1.3b | torch-1.3b | models-7b | cuda-7b | torch-7b
 #   | ab-1.3b | ab-7b (A/B of the kernel switches, see bench/cuda_notes.md)
+#   | pair-1.3b | pair-7b (this binary against linspec-cuda-bench-old, the previous commit's,
+#     alternated PAIR_REPS times; PAIR_BATCHES, PAIR_TOKENS; table by cuda_pair_summary.py)
 set -uo pipefail
 FINAL=${OUT:-$PWD/cuda_out}
 OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
@@ -77,6 +79,22 @@ for what in "$@"; do
         fi
         pack
       done
+      ;;
+    pair-1.3b|pair-7b)
+      shape=${what#pair-}
+      for rep in $(seq 1 "${PAIR_REPS:-2}"); do
+        for v in ${PAIR_VARIANTS:-plain augmented}; do
+          for tag in new old; do
+            bin=/tmp/dev/linspec-cuda-bench; [ $tag = old ] && bin=$bin-old
+            timeout 120 "$bin" --model /tmp/models/$shape-$v --name "$shape-$v-$tag" \
+              --batches "${PAIR_BATCHES:-1,2}" --tokens "${PAIR_TOKENS:-1,5}" --iters "${PAIR_ITERS:-50}" \
+              --json "$OUT/pair_$shape-$v-$tag-$rep.json" > "$OUT/pair_$shape-$v-$tag-$rep.log" 2>&1 ||
+              echo "pair $shape-$v $tag rep $rep failed: $(tail -2 "$OUT/pair_$shape-$v-$tag-$rep.log")"
+          done
+        done
+      done
+      python3 bench/cuda_pair_summary.py "$OUT" | tee "$OUT/pair_summary.md"
+      pack
       ;;
     cuda-1.3b|cuda-7b|torch-1.3b|torch-7b)
       kind=${what%-*} shape=${what#*-}

@@ -80,14 +80,43 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
   }
 }
 
+// Where an item's step data sits in the block's shared memory: the activation region sm
+// (overwritten by the next phase) and the slot buffer buf (LoadSlot's; kept until the
+// block's next LoadSlot into it).
+struct ItemSmem {
+  float* raw;       // [nt][qpk + 2][D] projections of this head
+  float* qs;        // [nq][D]
+  float* vnew;      // [nt][D]
+  float* ws;        // [nq][cap] window weights
+  float* red;       // [nq][kRowGroups][kColBlock]
+  float* ks;        // [cap][D] the window's k^ (the new tokens' rows from `old` on)
+  float* vs;        // [VRowsCap][kColBlock] v columns from position vlo on
+  const float* sc;  // [D][kColBlock] S's columns before this step
+};
+template <bool kGeneral>
+__device__ __forceinline__ ItemSmem ItemSmemOf(const MegaParams& p, int nt, float* sm,
+                                               float* buf) {
+  const int D = p.head_dim, qpk = p.heads / p.kv_heads, nq = nt * qpk;
+  const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
+  ItemSmem s;
+  s.raw = sm;
+  s.qs = s.raw + nt * (qpk + 2) * D;
+  s.vnew = s.qs + nq * D;
+  s.ws = s.vnew + nt * D;
+  s.red = s.ws + nq * cap;
+  s.ks = buf;
+  s.vs = s.ks + cap * D;
+  s.sc = s.vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
+  return s;
+}
+
 // One (sequence, kv head, 16-column block) of the step, for each of the sequence's new tokens
 // (kMaxT: the most an instance takes) as LinearAttentionDecode / LinearAttentionStep compute it:
 // plain o = gamma * (q.S + sum over the window of (q.k^_i) v_i), augmented o = gamma * q.S +
 // sum over the window of relu(q.k^_i)^2 v_i + conv(v), the window of the token at position
-// start_pos + u being [fold_pos, start_pos + u]; the new tokens' k^ / v into the ring, and for a
-// one-token step S += the window's k^ (x) v when the committed token completes its group (a
-// plain chunk: its first segment once committed; MegaChunkOk). buf holds the item's slot data
-// (LoadSlot), in place once the block syncs.
+// start_pos + u being [fold_pos, start_pos + u]. The outputs only: what no other block reads in
+// this launch (ring rows, the fold) is ItemTail's, after the block's barrier arrival. buf holds
+// the item's slot data (LoadSlot), in place once the block syncs.
 template <typename T, bool kGeneral, int kMaxT>
 __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item, float* sm,
                               float* buf) {
@@ -101,16 +130,9 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   const int vold = sq.start_pos - it.vlo;              // the first new token's row in vs
   const bool aug = kGeneral && p.group_size > 0;
   const int t = threadIdx.x, warp = t >> 5, lane = t & 31, j = t % kColBlock, rg = t / kColBlock;
-  float* raw = sm;                       // [nt][qpk + 2][D] projections of this head
-  float* qs = raw + nt * (qpk + 2) * D;  // [nq][D]
-  float* vnew = qs + nq * D;             // [nt][D]
-  float* ws = vnew + nt * D;             // [nq][cap]
-  float* red = ws + nq * cap;            // [nq][kRowGroups][kColBlock]
-  float* ks = buf;                       // LoadSlot's
-  float* vs = ks + cap * D;
-  const float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
-  const size_t ring_base = it.ring_base, ring_stride = it.ring_stride;
-  float* sbase = it.sbase;
+  const ItemSmem s = ItemSmemOf<kGeneral>(p, nt, sm, buf);
+  float *raw = s.raw, *qs = s.qs, *vnew = s.vnew, *ws = s.ws, *red = s.red, *ks = s.ks, *vs = s.vs;
+  const float* sc = s.sc;
   // This step's q, k and v of the head (the QKV phase's output).
   const int nqkv = (p.heads + 2 * p.kv_heads) * D, per_tok = (qpk + 2) * D;
   const int d_shift = __ffs(D) - 1;
@@ -182,15 +204,29 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
         (static_cast<size_t>(row0 + u) * p.heads + h * qpk + qr - u * qpk) * D + c0 + jj;
     static_cast<T*>(p.attn)[out] = detail::FromFloat<T>((aug ? acc : acc * L.gamma) + conv);
   }
+}
+
+// The rest of AttentionItem's item, which no other block reads in this launch: the new tokens'
+// k^ / v into the ring, and for a one-token step S += the window's k^ (x) v when the committed
+// token completes its group (a plain chunk: its first kPlainSegment rows once committed tokens
+// complete that segment; MegaChunkOk). The outputs used S before the fold and every window row,
+// the same sum. Reads the item's shared memory as AttentionItem left it (the block synced).
+template <bool kGeneral, int kMaxT>
+__device__ void ItemTail(const MegaParams& p, const MegaLayer& L, int item, float* sm,
+                         float* buf) {
+  const int D = p.head_dim;
+  const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
+  const LinearAttentionSeq& sq = it.sq;
+  const int nt = kMaxT == 1 ? 1 : sq.num_new, old = it.old, c0 = it.c0;
+  const int wv = kGeneral ? sq.fold_pos - it.vlo : 0;
+  const int t = threadIdx.x, j = t % kColBlock, rg = t / kColBlock;
+  const ItemSmem s = ItemSmemOf<kGeneral>(p, nt, sm, buf);
   for (int idx = t; idx < nt * kColBlock; idx += kThreads) {  // the new k^ / v columns
     const int u = idx / kColBlock, c = idx - u * kColBlock;
-    const size_t dst = ring_base + ((sq.start_pos + u) % p.ring_size) * ring_stride + c0 + c;
-    L.ring_k[dst] = ks[(old + u) * D + c0 + c];
-    L.ring_v[dst] = vnew[u * D + c0 + c];
+    const size_t dst = it.ring_base + ((sq.start_pos + u) % p.ring_size) * it.ring_stride + c0 + c;
+    L.ring_k[dst] = s.ks[(old + u) * D + c0 + c];
+    L.ring_v[dst] = s.vnew[u * D + c0 + c];
   }
-  // Window rows folded into S (the outputs above used S before the fold and every window row,
-  // the same sum): a one-token step's whole window when its token completes its group; a plain
-  // chunk's first kPlainSegment rows when committed tokens complete that segment (MegaChunkOk).
   int nfold = 0;
   if (nt == 1) {
     if (OneTokenStepFolds(sq, p.group_size > 0 ? p.group_size : kPlainSegment)) nfold = old + 1;
@@ -202,10 +238,10 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
       const int i = rg + u * kRowGroups;
       if (i >= D) break;
-      float v = sv[u];
+      float v = s.sc[i * kColBlock + j];
 #pragma unroll 1
-      for (int si = 0; si < nfold; ++si) v += ks[si * D + i] * vs[(wv + si) * kColBlock + j];
-      sbase[static_cast<size_t>(i) * D + c0 + j] = v;
+      for (int si = 0; si < nfold; ++si) v += s.ks[si * D + i] * s.vs[(wv + si) * kColBlock + j];
+      it.sbase[static_cast<size_t>(i) * D + c0 + j] = v;
     }
   }
 }
