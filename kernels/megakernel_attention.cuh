@@ -94,8 +94,7 @@ struct ItemSmem {
   const float* sc;  // [D][kColBlock] S's columns before this step
 };
 template <bool kGeneral>
-__device__ __forceinline__ ItemSmem ItemSmemOf(const MegaParams& p, int nt, float* sm,
-                                               float* buf) {
+__device__ __forceinline__ ItemSmem ItemSmemOf(const MegaParams& p, int nt, float* sm, float* buf) {
   const int D = p.head_dim, qpk = p.heads / p.kv_heads, nq = nt * qpk;
   const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
   ItemSmem s;
@@ -212,8 +211,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
 // complete that segment; MegaChunkOk). The outputs used S before the fold and every window row,
 // the same sum. Reads the item's shared memory as AttentionItem left it (the block synced).
 template <bool kGeneral, int kMaxT>
-__device__ void ItemTail(const MegaParams& p, const MegaLayer& L, int item, float* sm,
-                         float* buf) {
+__device__ void ItemTail(const MegaParams& p, const MegaLayer& L, int item, float* sm, float* buf) {
   const int D = p.head_dim;
   const ItemSlot it = ItemSlotOf<kGeneral>(p, L, item);
   const LinearAttentionSeq& sq = it.sq;
