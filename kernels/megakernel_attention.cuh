@@ -171,7 +171,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     const int qr = pr / wl, si = pr - qr * wl;
     if (si > old + qr / qpk) continue;
     float dot = 0.f;
-#pragma unroll 1
+#pragma unroll 4
     for (int d = lane; d < D; d += 32) dot += qs[qr * D + d] * ks[si * D + d];
     dot = detail::WarpSum(dot);
     if (lane == 0) ws[qr * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
@@ -191,10 +191,11 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     float acc = 0.f;
     for (int g = 0; g < kRowGroups; ++g) acc += red[(qr * kRowGroups + g) * kColBlock + jj];
     if (aug) acc *= L.gamma;  // the global term's factor, before the local window joins
-#pragma unroll 1
+      // Unrolled, so that the loads run ahead of the sum's chain (same order of the sum).
+#pragma unroll 4
     for (int si = 0; si <= old + u; ++si) acc += ws[qr * cap + si] * vs[(wv + si) * kColBlock + jj];
     float conv = 0.f;  // the causal depthwise conv on v (augmented)
-#pragma unroll 1
+#pragma unroll 4
     for (int c = 0; c < (kGeneral && L.conv ? p.conv_taps : 0); ++c) {
       const int pos = sq.start_pos + u - p.conv_taps + 1 + c;
       if (pos >= 0) conv += L.conv[h * p.conv_taps + c] * vs[(pos - it.vlo) * kColBlock + jj];
@@ -232,14 +233,27 @@ __device__ void ItemTail(const MegaParams& p, const MegaLayer& L, int item, floa
     nfold = kPlainSegment;
   }
   if (nfold > 0) {
+    // Fold, token by token as the decode kernel does; the thread's S entries side by side, so
+    // that their chains overlap.
+    float v[kMaxSRows];
 #pragma unroll
-    for (int u = 0; u < kMaxSRows; ++u) {  // fold, token by token as the decode kernel does
+    for (int u = 0; u < kMaxSRows; ++u) {
       const int i = rg + u * kRowGroups;
-      if (i >= D) break;
-      float v = s.sc[i * kColBlock + j];
-#pragma unroll 1
-      for (int si = 0; si < nfold; ++si) v += s.ks[si * D + i] * s.vs[(wv + si) * kColBlock + j];
-      it.sbase[static_cast<size_t>(i) * D + c0 + j] = v;
+      v[u] = i < D ? s.sc[i * kColBlock + j] : 0.f;
+    }
+#pragma unroll 2
+    for (int si = 0; si < nfold; ++si) {
+      const float vv = s.vs[(wv + si) * kColBlock + j];
+#pragma unroll
+      for (int u = 0; u < kMaxSRows; ++u) {
+        const int i = rg + u * kRowGroups;
+        if (i < D) v[u] += s.ks[si * D + i] * vv;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kMaxSRows; ++u) {
+      const int i = rg + u * kRowGroups;
+      if (i < D) it.sbase[static_cast<size_t>(i) * D + c0 + j] = v[u];
     }
   }
 }
