@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
   CLI::App app{"CUDA engine step benchmark"};
   std::string model_dir, name = "model", json_out, batches_s = "1,4,16,64,256", ts_s = "1,5";
   std::string dtype = "bf16";
-  int iters = 20, prefill = 32;
+  int iters = 20, prefill = 32, window_sweep = 0;
   bool sampled = false;
   std::string prefill_s = "512,2048";
   bool sampling_kernel = false;
@@ -231,6 +231,8 @@ int main(int argc, char** argv) {
   app.add_option("--iters", iters, "timed steps per point");
   app.add_option("--prefill", prefill, "committed tokens per slot before timing");
   app.add_option("--dtype", dtype, "weight dtype bf16|fp16");
+  app.add_option("--window-sweep", window_sweep,
+                 "only time each step at window lengths 0, N, 2N, .. of one fold group");
   app.add_option("--json", json_out, "write the JSON here");
   app.add_option("--prefill-tokens", prefill_s, "prompt lengths to time as one prefill chunk");
   app.add_flag("--sampled", sampled,
@@ -359,6 +361,27 @@ int main(int argc, char** argv) {
     }
     return true;
   };
+  if (window_sweep > 0) {
+    // Step time per window length (unfolded tokens before the step) at strides of
+    // window_sweep over one group: where a step's cost grows with its window. T=1 at window
+    // G - 1 is the fold step.
+    nlohmann::json sweep = nlohmann::json::array();
+    std::printf("%-16s %6s %5s %3s %9s\n", "model", "window", "B", "T", "ms");
+    for (int w = 0; w < fold_group; w += window_sweep) {
+      const int target = (position - position % fold_group) + fold_group + w;
+      if (!Advance(e, max_b, target - position, c.vocab_size, eo.max_batch_tokens)) return 1;
+      position = target;
+      if (!time_all(false, false, [&](int t, int b, double ms) {
+            std::printf("%-16s %6d %5d %3d %9.3f\n", name.c_str(), w, b, t, ms);
+            sweep.push_back({{"window", w}, {"B", b}, {"T", t}, {"ms", ms}});
+          })) {
+        return 1;
+      }
+    }
+    out["window_sweep"] = sweep;
+    if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+    return 0;
+  }
   const int phases = std::min(kReadPhases, fold_group - 1);
   for (int ph = 0; ph < phases; ++ph) {
     const int window = (fold_group - 1) * ph / phases;  // unfolded tokens before the step
