@@ -134,15 +134,28 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   const float* sc = s.sc;
   // This step's q, k and v of the head (the QKV phase's output).
   const int nqkv = (p.heads + 2 * p.kv_heads) * D, per_tok = (qpk + 2) * D;
-  const int d_shift = __ffs(D) - 1;
+  // kLd loads in flight per thread before their stores (a chunk's tokens take several rounds:
+  // one L2 round trip for up to kLd of them, not one each).
+  const int d_shift = __ffs(D) - 1, total = nt * per_tok;
+  constexpr int kLd = 4;
 #pragma unroll 1
-  for (int idx = t; idx < nt * per_tok; idx += kThreads) {
-    const int u = kMaxT == 1 ? 0 : idx / per_tok, within = idx - u * per_tok;
-    const int which = within >> d_shift, c = within & (D - 1);
-    const int head = which < qpk    ? h * qpk + which
-                     : which == qpk ? p.heads + h
-                                    : p.heads + p.kv_heads + h;
-    raw[idx] = __ldcg(p.qkv + static_cast<size_t>(row0 + u) * nqkv + head * D + c);
+  for (int base = t; base < total; base += kLd * kThreads) {
+    float v[kLd];
+#pragma unroll
+    for (int e = 0; e < kLd; ++e) {
+      const int idx = base + e * kThreads;
+      if (idx >= total) break;
+      const int u = kMaxT == 1 ? 0 : idx / per_tok, within = idx - u * per_tok;
+      const int which = within >> d_shift, c = within & (D - 1);
+      const int head = which < qpk    ? h * qpk + which
+                       : which == qpk ? p.heads + h
+                                      : p.heads + p.kv_heads + h;
+      v[e] = __ldcg(p.qkv + static_cast<size_t>(row0 + u) * nqkv + head * D + c);
+    }
+#pragma unroll
+    for (int e = 0; e < kLd; ++e) {
+      if (base + e * kThreads < total) raw[base + e * kThreads] = v[e];
+    }
   }
   __syncthreads();  // raw and the slot data (every thread's copies) in place
   float sv[kMaxSRows];
@@ -165,16 +178,26 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     const int u = idx / kColBlock, c = idx - u * kColBlock;
     vs[(vold + u) * kColBlock + c] = vnew[u * D + c0 + c];
   }
-  // Window weights: plain q.k^, augmented relu(q.k^)^2, of every key up to the query's token.
-  const int wl = old + nt;
-  for (int pr = warp; pr < nq * wl; pr += kWarps) {
-    const int qr = pr / wl, si = pr - qr * wl;
-    if (si > old + qr / qpk) continue;
+  // Window weights: plain q.k^, augmented relu(q.k^)^2, of every key up to the query's token;
+  // a warp takes 4 (query, key) pairs at a time, 8 lanes each (16-byte loads, 128 contiguous
+  // bytes per quarter warp).
+  const int wl = old + nt, sub = lane >> 3, sl = lane & 7;
+  for (int pr0 = 4 * warp; pr0 < nq * wl; pr0 += 4 * kWarps) {
+    const int pr = pr0 + sub, qr = pr / wl, si = pr - qr * wl;
+    const bool on = pr < nq * wl && si <= old + qr / qpk;
     float dot = 0.f;
+    if (on) {
+      const float4* q4 = reinterpret_cast<const float4*>(qs + qr * D);
+      const float4* k4 = reinterpret_cast<const float4*>(ks + si * D);
 #pragma unroll 4
-    for (int d = lane; d < D; d += 32) dot += qs[qr * D + d] * ks[si * D + d];
-    dot = detail::WarpSum(dot);
-    if (lane == 0) ws[qr * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
+      for (int c = sl; c < D / 4; c += 8) {
+        const float4 a = q4[c], b = k4[c];
+        dot += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+      }
+    }
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) dot += __shfl_xor_sync(~0u, dot, o);
+    if (on && sl == 0) ws[qr * cap + si] = aug ? fmaxf(dot, 0.f) * fmaxf(dot, 0.f) : dot;
   }
   for (int qr = 0; qr < nq; ++qr) {  // q.S over this thread's rows
     float a = 0.f;
