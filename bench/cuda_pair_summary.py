@@ -1,6 +1,7 @@
 """Summarizes the pair stage of bench/cuda_device_run.sh: the new binary's and the previous
 commit's (-old) runs of linspec-cuda-bench, alternated in one call, as one table of ms/step
-(read / fold phase) per model, B and T with the new/old ratio of each rep's medians.
+(each rep, then the median read / fold phase) per model, B and T, and the ratio of the
+medians (new / old).
 Usage: python3 bench/cuda_pair_summary.py DIR   (reads DIR/pair_<model>-<tag>-<rep>.json)"""
 import collections
 import glob

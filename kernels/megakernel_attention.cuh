@@ -38,6 +38,34 @@ __device__ __forceinline__ ItemSlot ItemSlotOf(const MegaParams& p, const MegaLa
   return it;
 }
 
+// Rows of an item's window (k^ rows, window weights per query) and of its v columns: the
+// layout's WindowCap and VRowsCap, at compile time for the plain window.
+template <bool kGeneral>
+__device__ __forceinline__ int ItemWindowCap(const MegaParams& p) {
+  return kGeneral ? WindowCap(p) : kMegaPlainWindow;
+}
+template <bool kGeneral>
+__device__ __forceinline__ int ItemVRowsCap(const MegaParams& p) {
+  return kGeneral ? VRowsCap(p) : kMegaPlainWindow;
+}
+
+// An item's slot buffer (SlotBufFloats): the window's k^ rows [ItemWindowCap][D] (the new
+// tokens' rows from `old` on), the v columns [ItemVRowsCap][kColBlock] from position vlo on and
+// S's columns [D][kColBlock] before this step.
+struct SlotBuf {
+  float* ks;
+  float* vs;
+  float* sc;
+};
+template <bool kGeneral>
+__device__ __forceinline__ SlotBuf SlotBufOf(const MegaParams& p, float* buf) {
+  SlotBuf b;
+  b.ks = buf;
+  b.vs = b.ks + ItemWindowCap<kGeneral>(p) * p.head_dim;
+  b.sc = b.vs + ItemVRowsCap<kGeneral>(p) * kColBlock;
+  return b;
+}
+
 // An item's slot data (written by earlier launches, read before this launch writes any of it)
 // into buf (SlotBufFloats): by cp.async (kAsync; the caller commits and waits) or by loads.
 template <bool kAsync, bool kGeneral>
@@ -52,9 +80,9 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
     const int row = r0 + r;
     return static_cast<size_t>(row >= p.ring_size ? row - p.ring_size : row);
   };
-  float* ks = buf;
-  float* vs = ks + (kGeneral ? WindowCap(p) : kMegaPlainWindow) * D;
-  float* sc = vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
+  float* ks = buf;  // the layout of SlotBufOf (written out: the same machine code as before it)
+  float* vs = ks + ItemWindowCap<kGeneral>(p) * D;
+  float* sc = vs + ItemVRowsCap<kGeneral>(p) * kColBlock;
   auto copy = [](float* dst, const float* src) {
     if constexpr (kAsync) {
       detail::CpAsync16(dst, src);
@@ -84,28 +112,26 @@ __device__ void LoadSlot(const MegaParams& p, const MegaLayer& L, int item, floa
 // (overwritten by the next phase) and the slot buffer buf (LoadSlot's; kept until the
 // block's next LoadSlot into it).
 struct ItemSmem {
-  float* raw;       // [nt][qpk + 2][D] projections of this head
-  float* qs;        // [nq][D]
-  float* vnew;      // [nt][D]
-  float* ws;        // [nq][cap] window weights
-  float* red;       // [nq][kRowGroups][kColBlock]
-  float* ks;        // [cap][D] the window's k^ (the new tokens' rows from `old` on)
-  float* vs;        // [VRowsCap][kColBlock] v columns from position vlo on
-  const float* sc;  // [D][kColBlock] S's columns before this step
+  float* raw;   // [nt][qpk + 2][D] projections of this head
+  float* qs;    // [nq][D]
+  float* vnew;  // [nt][D]
+  float* ws;    // [nq][cap] window weights
+  float* red;   // [nq][kRowGroups][kColBlock]
+  float* ks;    // SlotBuf's
+  float* vs;
+  const float* sc;
 };
 template <bool kGeneral>
 __device__ __forceinline__ ItemSmem ItemSmemOf(const MegaParams& p, int nt, float* sm, float* buf) {
   const int D = p.head_dim, qpk = p.heads / p.kv_heads, nq = nt * qpk;
-  const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
   ItemSmem s;
   s.raw = sm;
   s.qs = s.raw + nt * (qpk + 2) * D;
   s.vnew = s.qs + nq * D;
   s.ws = s.vnew + nt * D;
-  s.red = s.ws + nq * cap;
-  s.ks = buf;
-  s.vs = s.ks + cap * D;
-  s.sc = s.vs + (kGeneral ? VRowsCap(p) : kMegaPlainWindow) * kColBlock;
+  s.red = s.ws + nq * ItemWindowCap<kGeneral>(p);
+  const SlotBuf b = SlotBufOf<kGeneral>(p, buf);
+  s.ks = b.ks, s.vs = b.vs, s.sc = b.sc;
   return s;
 }
 
@@ -124,7 +150,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   const LinearAttentionSeq& sq = it.sq;
   const int nt = kMaxT == 1 ? 1 : sq.num_new, nq = nt * qpk;  // query rows: token-major
   const int h = it.h, c0 = it.c0, old = it.old, row0 = sq.token_offset;
-  const int cap = kGeneral ? WindowCap(p) : kMegaPlainWindow;
+  const int cap = ItemWindowCap<kGeneral>(p);
   const int wv = kGeneral ? sq.fold_pos - it.vlo : 0;  // the window's first row in vs
   const int vold = sq.start_pos - it.vlo;              // the first new token's row in vs
   const bool aug = kGeneral && p.group_size > 0;
@@ -214,7 +240,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     float acc = 0.f;
     for (int g = 0; g < kRowGroups; ++g) acc += red[(qr * kRowGroups + g) * kColBlock + jj];
     if (aug) acc *= L.gamma;  // the global term's factor, before the local window joins
-      // Unrolled, so that the loads run ahead of the sum's chain (same order of the sum).
+      // The window and conv sums unrolled, so that their loads run ahead of each sum's chain.
 #pragma unroll 4
     for (int si = 0; si <= old + u; ++si) acc += ws[qr * cap + si] * vs[(wv + si) * kColBlock + jj];
     float conv = 0.f;  // the causal depthwise conv on v (augmented)
