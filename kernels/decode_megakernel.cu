@@ -2,6 +2,7 @@
 // phase spreads its work over all warps of the grid, and GridSync separates the phases.
 // Data written by another block during the launch is read with __ldcg (from L2).
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/decode_megakernel.h"
 #include "kernels/device_common.cuh"
@@ -40,12 +41,21 @@ __device__ __forceinline__ void GridSync(unsigned int* counter, unsigned int& ep
 }
 
 // xs[r, :] = residual[r, :] * rsqrt(mean(residual[r, :]^2) + eps) * weight, as AddRmsNorm; one
-// pass over the residual (dim <= kNormVec * 4 * kThreads); xs rows xstride apart.
+// pass over the residual (dim <= kNormVec * 4 * kThreads); xs rows xstride apart. The gains are
+// asked for with the first row's residual (not after the row's block sum: a second L2 round
+// trip on the step's critical path, twice per layer).
 constexpr int kNormVec = 4;
 template <typename T>
 __device__ __forceinline__ void NormRows(const float* residual, const float* weight, T* xs, int m,
                                          int dim, int xstride, float eps, float* scratch) {
   const int n4 = dim / 4;
+  float4 g[kNormVec];
+#pragma unroll
+  for (int u = 0; u < kNormVec; ++u) {
+    const int i = threadIdx.x + u * kThreads;
+    g[u] = i < n4 ? __ldg(reinterpret_cast<const float4*>(weight) + i)
+                  : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
   for (int r = 0; r < m; ++r) {
     const float4* x4 = reinterpret_cast<const float4*>(residual + static_cast<size_t>(r) * dim);
     float4 v[kNormVec];
@@ -62,10 +72,10 @@ __device__ __forceinline__ void NormRows(const float* residual, const float* wei
       const int i = threadIdx.x + u * kThreads;
       if (i >= n4) break;
       T* o = xs + static_cast<size_t>(r) * xstride + 4 * i;
-      o[0] = detail::FromFloat<T>(v[u].x * inv * weight[4 * i]);
-      o[1] = detail::FromFloat<T>(v[u].y * inv * weight[4 * i + 1]);
-      o[2] = detail::FromFloat<T>(v[u].z * inv * weight[4 * i + 2]);
-      o[3] = detail::FromFloat<T>(v[u].w * inv * weight[4 * i + 3]);
+      o[0] = detail::FromFloat<T>(v[u].x * inv * g[u].x);
+      o[1] = detail::FromFloat<T>(v[u].y * inv * g[u].y);
+      o[2] = detail::FromFloat<T>(v[u].z * inv * g[u].z);
+      o[3] = detail::FromFloat<T>(v[u].w * inv * g[u].w);
     }
   }
   __syncthreads();
@@ -265,7 +275,8 @@ cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaS
       !MegaShapeSupported(p.hidden, p.heads, p.kv_heads, p.head_dim, p.ffn) || p.group_size < 0 ||
       p.group_size > kDecodeMaxGroup || p.conv_taps < 0 ||
       p.ring_size < std::max({FoldGroup(p.group_size), p.conv_taps, 1}) || p.slot_buffers < 1 ||
-      p.slot_buffers > 2 || p.red_slots < 1 || p.red_slots > 2) {
+      p.slot_buffers > 2 || p.red_slots < 1 || p.red_slots > 2 ||
+      reinterpret_cast<uintptr_t>(p.final_norm) % 16 != 0) {
     return cudaErrorInvalidValue;
   }
   cudaError_t e = cudaMemsetAsync(p.barrier, 0, sizeof(unsigned int), stream);

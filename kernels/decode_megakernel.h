@@ -38,11 +38,11 @@ inline constexpr int kMegaMaxRows = 8;
 
 // One layer's weights (dtype of the step) and slot arrays (fp32), as LinearAttentionParams.
 struct MegaLayer {
-  const void* qkv = nullptr;      // [(heads + 2 kv_heads) * head_dim, hidden]
-  const void* o = nullptr;        // [hidden, heads * head_dim]
-  const void* gate_up = nullptr;  // [2 * ffn, hidden]: gate rows, then up rows
-  const void* down = nullptr;     // [hidden, ffn]
-  const float* in_norm = nullptr;
+  const void* qkv = nullptr;       // [(heads + 2 kv_heads) * head_dim, hidden]
+  const void* o = nullptr;         // [hidden, heads * head_dim]
+  const void* gate_up = nullptr;   // [2 * ffn, hidden]: gate rows, then up rows
+  const void* down = nullptr;      // [hidden, ffn]
+  const float* in_norm = nullptr;  // norm gains [hidden]: 16-byte aligned, as final_norm
   const float* post_norm = nullptr;
   const float* conv = nullptr;  // [kv_heads, conv_taps] fp32 (augmented), or null
   float* state = nullptr;
@@ -60,11 +60,11 @@ struct MegaParams {
   int conv_taps = 0;   // augmented: taps of the conv on v (MegaLayer::conv); 0: none
   float eps = 1e-5f;
   FeatureMapKind feature_map = FeatureMapKind::kL2Norm;
-  const double* inv_freq = nullptr;   // [head_dim / 2]; null: no RoPE
-  const MegaLayer* layers = nullptr;  // device [num_layers]
-  const void* embed = nullptr;        // [vocab, hidden]
-  const void* lm_head = nullptr;      // [vocab, hidden]
-  const float* final_norm = nullptr;
+  const double* inv_freq = nullptr;           // [head_dim / 2]; null: no RoPE
+  const MegaLayer* layers = nullptr;          // device [num_layers]
+  const void* embed = nullptr;                // [vocab, hidden]
+  const void* lm_head = nullptr;              // [vocab, hidden]
+  const float* final_norm = nullptr;          // 16-byte aligned (read as float4)
   const int32_t* tokens = nullptr;            // device [rows]
   const LinearAttentionSeq* seqs = nullptr;   // device [num_seqs]; MegaChunkOk
   float* residual = nullptr;                  // [rows, hidden] scratch

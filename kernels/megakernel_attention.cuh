@@ -164,6 +164,13 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
   // one L2 round trip for up to kLd of them, not one each).
   const int d_shift = __ffs(D) - 1, total = nt * per_tok;
   constexpr int kLd = 4;
+  // A one-token item's RoPE angles (the step's table, complete since the step's first barrier)
+  // are asked for with the projections, not after them.
+  detail::LaneRope lane_rope{};
+  if constexpr (kMaxT == 1) {
+    lane_rope =
+        detail::LaneRopeOf(detail::RopeOf(p.rope, row0, D, sq.start_pos, p.inv_freq), lane, D / 2);
+  }
 #pragma unroll 1
   for (int base = t; base < total; base += kLd * kThreads) {
     float v[kLd];
@@ -195,9 +202,14 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     float* dst = which < qpk    ? qs + (u * qpk + which) * D
                  : which == qpk ? ks + (old + u) * D
                                 : vnew + u * D;
-    const detail::Rope rope = detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq);
-    detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, rope, p.feature_map, dst,
-                                lane);
+    if constexpr (kMaxT == 1) {
+      detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, lane_rope, p.feature_map,
+                                  dst, lane);
+    } else {
+      const detail::Rope rope = detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq);
+      detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, rope, p.feature_map, dst,
+                                  lane);
+    }
   }
   __syncthreads();
   for (int idx = t; idx < nt * kColBlock; idx += kThreads) {

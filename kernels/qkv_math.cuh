@@ -45,12 +45,32 @@ __device__ __forceinline__ Rope RopeOf(const float2* table, size_t row, int d, i
   return Rope{table ? table + row * (d / 2) : nullptr, pos, inv_freq};
 }
 
+// A Rope's angles of pairs lane and lane + 32 (what EpilogueHeadWarp<2> asks of lane `lane`),
+// read ahead: their loads then share a round trip with the caller's.
+struct LaneRope {
+  float2 cs[2];
+  bool enabled;
+  __device__ __forceinline__ bool on() const { return enabled; }
+  __device__ __forceinline__ float2 at(int i) const { return cs[i >> 5]; }
+};
+__device__ __forceinline__ LaneRope LaneRopeOf(const Rope& rope, int lane, int half) {
+  LaneRope r;
+  r.enabled = rope.on();
+#pragma unroll
+  for (int m = 0; m < 2; ++m) {
+    const int i = lane + 32 * m;
+    r.cs[m] = r.enabled && i < half ? rope.at(i) : make_float2(1.f, 0.f);
+  }
+  return r;
+}
+
 // One warp: dst[0..d) = phi(RoPE(sum_s partials[s][base..base+d))) (v: no RoPE/phi).
-// d <= 64 * kPairs; the rotate-half pair (i, i + d/2) stays in one lane.
-template <int kPairs = 4>
+// d <= 64 * kPairs; the rotate-half pair (i, i + d/2) stays in one lane. R: Rope, or LaneRope
+// (kPairs 2).
+template <int kPairs = 4, typename R = Rope>
 __device__ __forceinline__ void EpilogueHeadWarp(const float* partials, int splits,
                                                  size_t split_stride, size_t base, int d, bool is_v,
-                                                 const Rope& rope, FeatureMapKind fm, float* dst,
+                                                 const R& rope, FeatureMapKind fm, float* dst,
                                                  int lane) {
   const int half = d / 2;
   float a[kPairs], b[kPairs];
