@@ -56,59 +56,17 @@ __device__ __forceinline__ void AddRmsNormVec4(float* xr, const float* partials,
   }
 }
 
-// AddRmsNormVec4 when every thread owns at most one chunk (dim <= 4 * blockDim): the row stays in
-// registers and the thread's gains g come in with it (no loads after the block sum).
-template <typename O>
-__device__ __forceinline__ void AddRmsNormOneChunk(float* xr, const float* partials, int splits,
-                                                   size_t split_stride, size_t row_off, float4 g,
-                                                   O* out, const int32_t* out_row_map, int r,
-                                                   int dim, float eps, float* scratch) {
-  float4* x4 = reinterpret_cast<float4*>(xr);
-  const int i = threadIdx.x;
-  const bool mine = i < dim / 4;
-  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (mine) {
-    v = x4[i];
-    if (splits > 0) {
-      const float4 t = detail::SumSplits4(reinterpret_cast<const float4*>(partials + row_off) + i,
-                                          splits, split_stride / 4);
-      v = make_float4(v.x + t.x, v.y + t.y, v.z + t.z, v.w + t.w);
-      x4[i] = v;
-    }
-  }
-  const float ss = detail::BlockSum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w, scratch);
-  const int orow = out_row_map ? out_row_map[r] : r;
-  if (orow < 0 || !mine) return;
-  const float inv = rsqrtf(ss / dim + eps);
-  O* o = out + static_cast<size_t>(orow) * dim + 4 * i;
-  o[0] = FromFloat<O>(v.x * inv * g.x);
-  o[1] = FromFloat<O>(v.y * inv * g.y);
-  o[2] = FromFloat<O>(v.z * inv * g.z);
-  o[3] = FromFloat<O>(v.w * inv * g.w);
-}
-
 template <typename W, typename O>
 __global__ void AddRmsNormKernel(float* __restrict__ x, const float* __restrict__ partials,
                                  int splits, const W* __restrict__ weight, O* __restrict__ out,
                                  const int32_t* __restrict__ out_row_map, int rows, int dim,
                                  float eps, bool vec4) {
   __shared__ float scratch[32];
-  const bool one_chunk = vec4 && dim <= 4 * static_cast<int>(blockDim.x);
-  float4 g = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (one_chunk && static_cast<int>(threadIdx.x) < dim / 4) {  // gains: weights, before the wait
-    const W* w = weight + 4 * threadIdx.x;
-    g = make_float4(ToFloat(w[0]), ToFloat(w[1]), ToFloat(w[2]), ToFloat(w[3]));
-  }
   detail::PdlWait();
   detail::PdlTrigger();
   const int r = blockIdx.x;
   float* xr = x + static_cast<size_t>(r) * dim;
   const size_t split_stride = static_cast<size_t>(rows) * dim;
-  if (one_chunk) {
-    AddRmsNormOneChunk(xr, partials, splits, split_stride, static_cast<size_t>(r) * dim, g, out,
-                       out_row_map, r, dim, eps, scratch);
-    return;
-  }
   float ss = 0.f;
   if (vec4) {  // dim % 4 == 0: float4 path: every split's load of a chunk in flight at once
     AddRmsNormVec4(xr, partials, splits, split_stride, static_cast<size_t>(r) * dim, weight, out,

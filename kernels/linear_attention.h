@@ -95,9 +95,6 @@ struct LinearAttentionParams {
   bool step_async_ring = true;
   // LinearAttentionDecode's S ring depth in 16-row stages (2, 3 or 4; 0: 3).
   int decode_stages = 0;
-  // LinearAttentionDecode's grid: 0 = as many blocks as run on the device at once, each taking
-  // (sequence, kv head) items in turn; n > 0 = at most n such blocks; -1 = one block per item.
-  int decode_max_blocks = 0;
 };
 
 inline constexpr int kPlainSegment = 16;
@@ -142,11 +139,11 @@ cudaError_t LinearAttentionStep(const LinearAttentionParams& p, cudaStream_t str
 
 // The one-token decode step: every sequence carries one new token (a decode step or a draft
 // append) whose window [fold_pos, start_pos] is one segment, and folds at most that window
-// (a committed token completing its group). This is the common step: light blocks (several
-// per multiprocessor, each taking (sequence, kv head) items in turn, see decode_max_blocks)
-// stream S once, read-only unless the group completes, then S is updated in the same pass. Same
-// outputs, S, z and ring write as LinearAttentionStep (the fused QKV epilogue included). Requires
-// DecodeFastPathOk for every sequence; column_split and defer_ring_write are ignored.
+// (a committed token completing its group). This is the common step: light blocks (one per
+// sequence and kv head, many per multiprocessor) stream S once, read-only unless the group
+// completes, then S is updated in the same pass. Same outputs, S, z and ring write as
+// LinearAttentionStep (the fused QKV epilogue included). Requires DecodeFastPathOk for every
+// sequence; column_split and defer_ring_write are ignored.
 inline constexpr int kDecodeMaxQueryHeads = 8;  // query heads per kv head
 inline constexpr int kDecodeMaxGroup = 128;     // window + S ring <= 227 KB of smem
 inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int heads, int kv_heads) {
@@ -159,13 +156,12 @@ inline bool DecodeFastPathOk(const LinearAttentionSeq& s, int group_size, int he
 cudaError_t LinearAttentionDecode(const LinearAttentionParams& p, cudaStream_t stream);
 
 // LinearAttentionDecode's dynamic shared memory: its S ring (`stages` stages of
-// kDecodeStageRows rows), q of the kv head's query heads, the window's k^ and v, the window's
-// weighted v sums per query head, the window weights and the denominators. Every step
-// DecodeFastPathOk admits fits in Hopper's 227 KB.
+// kDecodeStageRows rows), q of the kv head's query heads, the window's k^ and v, the window
+// weights and the denominators. Every step DecodeFastPathOk admits fits in Hopper's 227 KB.
 inline constexpr int kDecodeStageRows = 16;
 inline size_t DecodeSmemBytes(int head_dim, int query_per_kv, int group_size, int stages) {
   const size_t d = head_dim, q = query_per_kv, cap = FoldGroup(group_size);
-  return sizeof(float) * (stages * kDecodeStageRows * d + 2 * q * d + 2 * cap * d + q * cap + q);
+  return sizeof(float) * (stages * kDecodeStageRows * d + q * d + 2 * cap * d + q * cap + q);
 }
 
 // The ring write of a step run with defer_ring_write: the last ring_size new tokens' k^/v of

@@ -180,7 +180,6 @@ absl::Status CudaEngine::EnqueueStep(const StepShape& shape) {
       kernels::LinearAttentionParams pd = p;
       pd.num_seqs = nd;
       pd.decode_stages = decode_stages_;
-      pd.decode_max_blocks = decode_max_blocks_;
       LINSPEC_CUDA_RETURN(kernels::LinearAttentionDecode(pd, stream_));
       p.seqs = seqs + nd;
     }

@@ -165,8 +165,6 @@ class CudaEngine final : public Engine {
   int decode_kernel_pairs_ = -1;
   bool decode_folds_ = true;  // LINSPEC_CUDA_DECODE_FOLD=0: folding sequences take the step kernel
   int decode_stages_ = 0;     // LINSPEC_CUDA_DECODE_STAGES: LinearAttentionParams::decode_stages
-  int decode_max_blocks_ =
-      0;  // LINSPEC_CUDA_DECODE_BLOCKS: LinearAttentionParams::decode_max_blocks
   bool step_async_ring_ = true;  // LINSPEC_CUDA_STEP_ASYNC_RING=0: plain ring loads (A/B)
   // Decode steps of up to this many one-token sequences run as kernels::DecodeMegakernel where
   // the model allows it (LINSPEC_CUDA_MEGA, default 2; 0: never; see cuda_engine_mega.cc).

@@ -93,9 +93,6 @@ absl::Status CudaEngine::Init(const EngineOptions& options) {
   if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_STAGES"); a && *a) {
     decode_stages_ = std::clamp(std::atoi(a), 0, 4);
   }
-  if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_BLOCKS"); a && *a) {
-    decode_max_blocks_ = std::max(-1, std::atoi(a));
-  }
   if (const char* a = std::getenv("LINSPEC_CUDA_DECODE_PAIRS"); a && *a) {
     decode_kernel_pairs_ = std::max(0, std::atoi(a));
   }

@@ -317,7 +317,7 @@ struct AttnCase {
 // complete their group and fold), run through LinearAttentionDecode; column_split is then its
 // S ring depth (decode_stages).
 void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bool defer = false,
-                      bool chunked = false, bool decode = false, int decode_blocks = 0) {
+                      bool chunked = false, bool decode = false) {
   const int slots = 6, max_pending = 9;
   const int ring = RingSizeFor(c.group, c.conv, max_pending);
   const int nseq = 5;
@@ -408,7 +408,6 @@ void RunAttentionCase(std::mt19937& rng, const AttnCase& c, int column_split, bo
   for (const auto& sq : seqs) ASSERT_TRUE(column_split == 1 || defer || ColumnSplitSafe(sq, ring));
   p.column_split = decode ? 1 : column_split;
   p.decode_stages = decode ? column_split : 0;  // decode: the S ring depth (0: default)
-  p.decode_max_blocks = decode_blocks;
   p.defer_ring_write = defer;
   p.seqs = dseqs.get();
   p.state = dstate.get();
@@ -533,19 +532,14 @@ TEST_F(KernelParity, LinearAttentionStepMatchesSequentialTwin) {
     }
   }
   // One-token steps through the light decode kernel (fused cases: with its QKV epilogue), at
-  // its default S ring depth and at 2, 3 and 4 stages, on its default grid, one block per
-  // (sequence, kv head) item, and 1 or 3 blocks that take every item in turn (the S ring and
-  // the window rows running on from folding and non-folding items into the next).
+  // its default S ring depth and at 2, 3 and 4 stages.
   for (int rep = 0; rep < 4; ++rep) {
-    for (int blocks : {0, -1, 1, 3}) {
-      for (const AttnCase& c : cases) {
-        SCOPED_TRACE(::testing::Message()
-                     << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d
-                     << " G=" << c.group << " C=" << c.conv << " norm=" << c.normalize
-                     << " fused=" << c.fused << " table=" << c.rope_table
-                     << " stages=" << (rep == 0 ? 0 : rep + 1) << " blocks=" << blocks);
-        RunAttentionCase(rng_, c, rep == 0 ? 0 : rep + 1, false, false, /*decode=*/true, blocks);
-      }
+    for (const AttnCase& c : cases) {
+      SCOPED_TRACE(::testing::Message()
+                   << "decode H=" << c.heads << " KVH=" << c.kv_heads << " D=" << c.d << " G="
+                   << c.group << " C=" << c.conv << " norm=" << c.normalize << " fused=" << c.fused
+                   << " table=" << c.rope_table << " stages=" << (rep == 0 ? 0 : rep + 1));
+      RunAttentionCase(rng_, c, rep == 0 ? 0 : rep + 1, false, false, /*decode=*/true);
     }
   }
   // Long prefill chunks split over column blocks with the ring written afterwards.
