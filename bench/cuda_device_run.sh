@@ -6,6 +6,7 @@
 #   | ab-1.3b | ab-7b (A/B of the kernel switches, see bench/cuda_notes.md)
 #   | pair-1.3b | pair-7b (this binary against linspec-cuda-bench-old, the previous commit's,
 #     alternated PAIR_REPS times; PAIR_BATCHES, PAIR_TOKENS; table by cuda_pair_summary.py)
+#   | stream (linspec-cuda-stream-bench: the decode kernel's S streaming pattern alone)
 set -uo pipefail
 FINAL=${OUT:-$PWD/cuda_out}
 OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
@@ -94,6 +95,11 @@ for what in "$@"; do
         done
       done
       python3 bench/cuda_pair_summary.py "$OUT" | tee "$OUT/pair_summary.md"
+      pack
+      ;;
+    stream)
+      timeout 300 /tmp/dev/linspec-cuda-stream-bench --json "$OUT/stream.json" 2>&1 |
+        tee "$OUT/stream.md" | head -3
       pack
       ;;
     cuda-1.3b|cuda-7b|torch-1.3b|torch-7b)
