@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench/cuda_check.h"
 #include "engine/cuda/gemm_runner.h"
 #include "kernels/launch.h"
 #include "kernels/skinny_gemm.h"
@@ -30,15 +31,6 @@ namespace {
 
 using linspec::engine::cuda::GemmRunner;
 namespace kern = linspec::kernels;
-
-#define CHECK_CUDA(expr)                                                                         \
-  do {                                                                                           \
-    cudaError_t e_ = (expr);                                                                     \
-    if (e_ != cudaSuccess) {                                                                     \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
 
 struct Shape {
   std::string model, name;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench/cuda_check.h"
 #include "bench/cuda_stream_kernels.h"
 #include "nlohmann/json.hpp"
 
@@ -22,15 +23,6 @@ namespace {
 
 using linspec::bench::StreamConfig;
 using linspec::bench::StreamVariant;
-
-#define CHECK_CUDA(expr)                                                                         \
-  do {                                                                                           \
-    cudaError_t e_ = (expr);                                                                     \
-    if (e_ != cudaSuccess) {                                                                     \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
 
 constexpr size_t kTileBytes = 128 * 128 * 4;
 constexpr size_t kBufferBytes = size_t{1} << 30;

@@ -40,6 +40,30 @@ struct TileWalk {
   __device__ int Tile(int i) const { return first + i * stride; }
 };
 
+// The consumer side of both kernels: per tile the prologue stand-in, then per stage wait(g)
+// (this thread's copies of global stage g landed), a block barrier (every thread is done with
+// stage g - 1's slot), issue(g + kStages - 1) into that slot, and the stage's rows summed.
+template <int kStages, int kRows, typename Wait, typename Issue>
+__device__ __forceinline__ void ConsumeTiles(const TileWalk& walk, int delay_ns, const float* ring,
+                                             float* out, Wait wait, Issue issue) {
+  constexpr int kNum = kD / kRows;
+  const int j = threadIdx.x;
+  for (int i = 0; i < walk.mine; ++i) {
+    SpinNs(delay_ns);
+    float acc = 0.f;
+    for (int st = 0; st < kNum; ++st) {
+      const int g = i * kNum + st;
+      wait(g);
+      __syncthreads();
+      issue(g + kStages - 1);
+      const float* rows = ring + (g % kStages) * kRows * kD + j;
+#pragma unroll
+      for (int u = 0; u < kRows; ++u) acc = fmaf(rows[u * kD], 1.0001f, acc);
+    }
+    out[size_t(walk.Tile(i)) * kD + j] = acc;
+  }
+}
+
 template <int kStages, int kRows>
 __global__ void __launch_bounds__(kThreads)
     RingKernel(const float* s, int tiles, int delay_ns, bool persistent, float* out) {
@@ -58,20 +82,8 @@ __global__ void __launch_bounds__(kThreads)
     CpAsyncCommit();
   };
   for (int g = 0; g < kStages - 1; ++g) issue(g);
-  for (int i = 0; i < walk.mine; ++i) {
-    SpinNs(delay_ns);
-    float acc = 0.f;
-    for (int st = 0; st < kNum; ++st) {
-      const int g = i * kNum + st;
-      CpAsyncWait<kStages - 2>();
-      __syncthreads();
-      issue(g + kStages - 1);
-      const float* rows = ring + (g % kStages) * kRows * kD + j;
-#pragma unroll
-      for (int u = 0; u < kRows; ++u) acc = fmaf(rows[u * kD], 1.0001f, acc);
-    }
-    out[size_t(walk.Tile(i)) * kD + j] = acc;
-  }
+  ConsumeTiles<kStages, kRows>(
+      walk, delay_ns, ring, out, [](int) { CpAsyncWait<kStages - 2>(); }, issue);
   CpAsyncWait<0>();
 }
 
@@ -128,20 +140,9 @@ __global__ void __launch_bounds__(kThreads)
   if (j == 0) {
     for (int g = 0; g < kStages - 1; ++g) issue(g);
   }
-  for (int i = 0; i < walk.mine; ++i) {
-    SpinNs(delay_ns);
-    float acc = 0.f;
-    for (int st = 0; st < kNum; ++st) {
-      const int g = i * kNum + st;
-      wait(g);
-      __syncthreads();  // every thread is done with stage g - 1's slot
-      if (j == 0) issue(g + kStages - 1);
-      const float* rows = ring + (g % kStages) * kRows * kD + j;
-#pragma unroll
-      for (int u = 0; u < kRows; ++u) acc = fmaf(rows[u * kD], 1.0001f, acc);
-    }
-    out[size_t(walk.Tile(i)) * kD + j] = acc;
-  }
+  ConsumeTiles<kStages, kRows>(walk, delay_ns, ring, out, wait, [&](int g) {
+    if (j == 0) issue(g);
+  });
 #else
   __trap();
 #endif
