@@ -1,4 +1,5 @@
 // The streaming-pattern kernels of cuda_stream_kernels.h.
+#include <algorithm>
 #include <cstdint>
 
 #include "bench/cuda_stream_kernels.h"
@@ -169,8 +170,7 @@ size_t RingBytes(const StreamConfig& c) {
 }
 
 size_t SmemFor(const StreamConfig& c) {
-  const size_t forced = kSmemPerSm / c.blocks_per_sm - kSmemReservedPerBlock;
-  return forced > RingBytes(c) ? forced : RingBytes(c);
+  return std::max(kSmemPerSm / c.blocks_per_sm - kSmemReservedPerBlock, RingBytes(c));
 }
 
 template <typename K, typename... Args>

@@ -202,13 +202,14 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     float* dst = which < qpk    ? qs + (u * qpk + which) * D
                  : which == qpk ? ks + (old + u) * D
                                 : vnew + u * D;
-    if constexpr (kMaxT == 1) {
-      detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, lane_rope, p.feature_map,
-                                  dst, lane);
-    } else {
-      const detail::Rope rope = detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq);
+    auto epilogue = [&](const auto& rope) {
       detail::EpilogueHeadWarp<2>(raw + wi * D, 1, 0, 0, D, which > qpk, rope, p.feature_map, dst,
                                   lane);
+    };
+    if constexpr (kMaxT == 1) {
+      epilogue(lane_rope);
+    } else {
+      epilogue(detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq));
     }
   }
   __syncthreads();
