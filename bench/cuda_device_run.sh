@@ -7,6 +7,7 @@
 #   | pair-1.3b | pair-7b (this binary against linspec-cuda-bench-old, the previous commit's,
 #     alternated PAIR_REPS times; PAIR_BATCHES, PAIR_TOKENS; table by cuda_pair_summary.py)
 #   | stream (linspec-cuda-stream-bench: the decode kernel's S streaming pattern alone)
+#   | barrier (linspec-cuda-barrier-bench: grid barriers inside the megakernel's weight streams)
 set -uo pipefail
 FINAL=${OUT:-$PWD/cuda_out}
 OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
@@ -100,6 +101,11 @@ for what in "$@"; do
     stream)
       timeout 300 /tmp/dev/linspec-cuda-stream-bench --json "$OUT/stream.json" 2>&1 |
         tee "$OUT/stream.md" | head -3
+      pack
+      ;;
+    barrier)
+      timeout 200 /tmp/dev/linspec-cuda-barrier-bench --json "$OUT/barrier.json" 2>&1 |
+        tee "$OUT/barrier.md"
       pack
       ;;
     cuda-1.3b|cuda-7b|torch-1.3b|torch-7b)

@@ -5,5 +5,5 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 exec bash "$root/scripts/pack-for-device.sh" "$root/.device/pack.tar.xz" "${1:-$root/build-cuda}" \
   tests/gpu/gpu_kernels_parity_test tests/gpu/gpu_cuda_engine_test tests/gpu/gpu_sampling_test \
-  bench/linspec-cuda-bench bench/linspec-cuda-stream-bench \
+  bench/linspec-cuda-bench bench/linspec-cuda-stream-bench bench/linspec-cuda-barrier-bench \
   tools/make_model/linspec-make-model

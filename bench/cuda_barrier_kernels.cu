@@ -1,0 +1,163 @@
+// The grid-barrier kernels of cuda_barrier_kernels.h.
+#include <cstdint>
+
+#include "bench/cuda_barrier_kernels.h"
+#include "kernels/device_common.cuh"
+
+namespace linspec::bench {
+namespace {
+
+constexpr int kWarps = 16, kThreads = (kWarps + 1) * 32, kControl = kWarps * 32;
+constexpr int kStages = 8, kUnits = 32;  // 8 batches of 512 bytes per warp (7 ahead)
+
+using kernels::detail::CpAsync16;
+using kernels::detail::CpAsyncCommit;
+using kernels::detail::CpAsyncWait;
+
+__device__ __forceinline__ unsigned long long GlobalTimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// The barrier under test; `who` is the thread that raises the counter and polls it.
+template <BarrierMode kMode>
+__device__ __forceinline__ void Barrier(const BarrierRun& r, unsigned int epoch, int phase) {
+  if constexpr (kMode == BarrierMode::kNone) return;
+  if constexpr (kMode == BarrierMode::kDrain) {
+    if (threadIdx.x < kControl) CpAsyncWait<0>();
+  }
+  __syncthreads();
+  if constexpr (kMode == BarrierMode::kBlock) return;
+  constexpr bool control = kMode == BarrierMode::kControl || kMode == BarrierMode::kControlRelaxed;
+  constexpr bool relaxed =
+      kMode == BarrierMode::kThread0Relaxed || kMode == BarrierMode::kControlRelaxed;
+  if (threadIdx.x == (control ? kControl : 0)) {
+    unsigned long long t0 = r.times ? GlobalTimer() : 0ull;
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(r.counter) : "memory");
+    const unsigned int target = epoch * gridDim.x;
+    unsigned int v;
+    do {
+      if constexpr (relaxed) {
+        asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(r.counter) : "memory");
+      } else {
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(r.counter) : "memory");
+      }
+    } while (v < target);
+    if constexpr (relaxed) asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
+    if (r.times) {
+      unsigned long long* t = r.times + (static_cast<size_t>(phase) * gridDim.x + blockIdx.x) * 2;
+      t[0] = t0;
+      t[1] = GlobalTimer();
+    }
+  }
+  __syncthreads();
+}
+
+template <BarrierMode kMode>
+__global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_constant__ BarrierRun r) {
+  extern __shared__ uint4 ring_all[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const bool worker = warp < kWarps;
+  uint4* ring = ring_all + (worker ? warp : 0) * kStages * kUnits;
+  const size_t nw = static_cast<size_t>(gridDim.x) * kWarps, gw = blockIdx.x * kWarps + warp;
+  const size_t mask = r.weight_bytes / 16 - 1;  // a power of two
+  const uint4* w = static_cast<const uint4*>(r.weights);
+  const uint64_t policy = kernels::detail::L2EvictFirst();
+  size_t issued = 0;
+  // Batch q of this warp: 512 bytes at ((q * nw + gw) * 32) units, so a phase's batches cover a
+  // contiguous range of the buffer, as a projection's rows do.
+  auto issue = [&] {
+    CpAsync16(ring + (issued % kStages) * kUnits + lane,
+              w + (((issued * nw + gw) * kUnits + lane) & mask), true, policy);
+    CpAsyncCommit();
+    ++issued;
+  };
+  if (worker) {
+    for (int i = 0; i < kStages - 1; ++i) issue();
+  }
+  // A fixed activation chunk; the sums are the phase's "outputs".
+  const uint4 x = make_uint4(0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u);
+  size_t consumed = 0;
+  for (int ph = 0; ph < r.phases; ++ph) {
+    if (worker) {
+      float acc = 0.f;
+      for (int b = 0; b < r.batches[ph & 3]; ++b) {
+        CpAsyncWait<kStages - 2>();
+        const uint4 v = ring[(consumed % kStages) * kUnits + lane];
+        ++consumed;
+        const uint32_t ws[4] = {v.x, v.y, v.z, v.w}, xs[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&ws[i]));
+          const float2 c = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&xs[i]));
+          acc = fmaf(a.x, c.x, fmaf(a.y, c.y, acc));
+        }
+        issue();
+      }
+      r.sink[gw * 32 + lane] = acc;
+    }
+    Barrier<kMode>(r, static_cast<unsigned int>(ph + 1), ph);
+    if (r.idle_ns > 0 && (ph & 3) == 0) {
+      const unsigned long long t0 = GlobalTimer();
+      while (GlobalTimer() - t0 < static_cast<unsigned long long>(r.idle_ns)) {
+      }
+    }
+  }
+  if (worker) CpAsyncWait<0>();
+}
+
+template <BarrierMode kMode>
+cudaError_t Launch(const BarrierRun& r, int blocks, cudaStream_t stream) {
+  const size_t smem = size_t{kWarps} * kStages * kUnits * 16;
+  cudaError_t e = cudaFuncSetAttribute(
+      BarrierStream<kMode>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeCooperative;
+  attr[0].val.cooperative = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(blocks);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, BarrierStream<kMode>, r);
+}
+
+}  // namespace
+
+const char* BarrierModeName(BarrierMode m) {
+  static const char* const kNames[kBarrierModes] = {
+      "none", "block", "thread0", "thread0-relaxed", "control", "control-relaxed", "drain"};
+  return kNames[static_cast<int>(m)];
+}
+
+cudaError_t LaunchBarrierStream(const BarrierRun& r, int blocks, cudaStream_t stream) {
+  if (!r.weights || r.weight_bytes < 16 || (r.weight_bytes & (r.weight_bytes - 1)) != 0 ||
+      !r.counter || !r.sink || r.phases < 1 || blocks < 1) {
+    return cudaErrorInvalidValue;
+  }
+  cudaError_t e = cudaMemsetAsync(r.counter, 0, sizeof(unsigned int), stream);
+  if (e != cudaSuccess) return e;
+  switch (r.mode) {
+    case BarrierMode::kNone:
+      return Launch<BarrierMode::kNone>(r, blocks, stream);
+    case BarrierMode::kBlock:
+      return Launch<BarrierMode::kBlock>(r, blocks, stream);
+    case BarrierMode::kThread0:
+      return Launch<BarrierMode::kThread0>(r, blocks, stream);
+    case BarrierMode::kThread0Relaxed:
+      return Launch<BarrierMode::kThread0Relaxed>(r, blocks, stream);
+    case BarrierMode::kControl:
+      return Launch<BarrierMode::kControl>(r, blocks, stream);
+    case BarrierMode::kControlRelaxed:
+      return Launch<BarrierMode::kControlRelaxed>(r, blocks, stream);
+    case BarrierMode::kDrain:
+      return Launch<BarrierMode::kDrain>(r, blocks, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace linspec::bench
