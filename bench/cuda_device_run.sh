@@ -13,7 +13,7 @@ FINAL=${OUT:-$PWD/cuda_out}
 OUT=/tmp/cuda_out  # everything lands here; packed into $FINAL/cuda_results.tgz after each stage
 mkdir -p "$FINAL" "$OUT" /tmp/dev /tmp/models
 pack() { tar czf "$FINAL/cuda_results.tgz" -C "$OUT" . ; }
-tar xJf .device/pack.tar.xz -C /tmp/dev
+[ -n "${NO_UNPACK:-}" ] || tar xJf .device/pack.tar.xz -C /tmp/dev  # NO_UNPACK=1: keep /tmp/dev as it is
 cublas=$(ls /usr/local/cuda/lib64/libcublas.so.13 2>/dev/null || find / -name 'libcublas.so.13' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH=/tmp/dev/lib:$(dirname "${cublas:-/usr/local/cuda/lib64/x}"):/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
