@@ -17,27 +17,72 @@ namespace mega {
 // barrier number `epoch` completes at epoch * gridDim.x). Measured on the H100: faster than
 // per-block flags polled by one thread per block (1.48 vs 1.54 ms per 1.3B step).
 // Split in two where a block has work that no other block waits for (GridArrive, the work,
-// GridWait): the arrival publishes what the block wrote before it.
+// GridWait): the arrival publishes what the block wrote before it. With a control warp (kCtl),
+// the workers only announce their arrival to it (named barrier 2) and wait for its word that the
+// grid has arrived (named barrier 3); ControlWarp raises and polls the counter.
+constexpr int kArrived = 2, kReleased = 3;
+__device__ __forceinline__ void RaiseAndPoll(unsigned int* counter, unsigned int epoch) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+  const unsigned int target = epoch * gridDim.x;
+  unsigned int v;
+  do {
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
+  } while (v < target);
+}
+template <bool kCtl>
 __device__ __forceinline__ void GridArrive(unsigned int* counter, unsigned int& epoch) {
-  __syncthreads();
   ++epoch;
-  if (threadIdx.x == 0) {
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+  if constexpr (kCtl) {
+    asm volatile("bar.arrive %0, %1;\n" ::"n"(kArrived), "n"(kThreads + 32) : "memory");
+  } else {
+    WorkerSync();
+    if (threadIdx.x == 0) {
+      asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+    }
   }
 }
+template <bool kCtl>
 __device__ __forceinline__ void GridWait(unsigned int* counter, unsigned int epoch) {
-  if (threadIdx.x == 0) {
-    const unsigned int target = epoch * gridDim.x;
-    unsigned int v;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
-    } while (v < target);
+  if constexpr (kCtl) {
+    asm volatile("bar.sync %0, %1;\n" ::"n"(kReleased), "n"(kThreads + 32) : "memory");
+  } else {
+    if (threadIdx.x == 0) {
+      const unsigned int target = epoch * gridDim.x;
+      unsigned int v;
+      do {
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
+      } while (v < target);
+    }
+    WorkerSync();
   }
-  __syncthreads();
 }
+template <bool kCtl>
 __device__ __forceinline__ void GridSync(unsigned int* counter, unsigned int& epoch) {
-  GridArrive(counter, epoch);
-  GridWait(counter, epoch);
+  GridArrive<kCtl>(counter, epoch);
+  GridWait<kCtl>(counter, epoch);
+}
+// The control warp's side of every grid barrier of the launch: the workers' arrivals (their
+// writes then performed for it), the counter raised with release semantics and polled with
+// acquire semantics, the workers released.
+__device__ __forceinline__ void ControlWarp(unsigned int* counter, int barriers) {
+  for (int e = 1; e <= barriers; ++e) {
+    asm volatile("bar.sync %0, %1;\n" ::"n"(kArrived), "n"(kThreads + 32) : "memory");
+    if ((threadIdx.x & 31) == 0) RaiseAndPoll(counter, static_cast<unsigned int>(e));
+    __syncwarp();
+    asm volatile("bar.arrive %0, %1;\n" ::"n"(kReleased), "n"(kThreads + 32) : "memory");
+  }
+}
+// The grid barriers of a launch: after the embedding, 5 per layer, before the argmax.
+__host__ __device__ inline int LaunchBarriers(int layers) { return 5 * layers + 2; }
+
+// The sum of v over the block's worker threads (every worker gets it); scratch [kWarps].
+__device__ __forceinline__ float WorkerSum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = detail::WarpSum(v);
+  WorkerSync();
+  if (lane == 0) scratch[warp] = v;
+  WorkerSync();
+  return detail::WarpSum(lane < kWarps ? scratch[lane] : 0.f);
 }
 
 // xs[r, :] = residual[r, :] * rsqrt(mean(residual[r, :]^2) + eps) * weight, as AddRmsNorm; one
@@ -66,7 +111,7 @@ __device__ __forceinline__ void NormRows(const float* residual, const float* wei
       v[u] = i < n4 ? __ldcg(x4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
       ss += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
     }
-    const float inv = rsqrtf(detail::BlockSum(ss, scratch) / dim + eps);
+    const float inv = rsqrtf(WorkerSum(ss, scratch) / dim + eps);
 #pragma unroll
     for (int u = 0; u < kNormVec; ++u) {
       const int i = threadIdx.x + u * kThreads;
@@ -78,7 +123,7 @@ __device__ __forceinline__ void NormRows(const float* residual, const float* wei
       o[3] = detail::FromFloat<T>(v[u].w * inv * g[u].w);
     }
   }
-  __syncthreads();
+  WorkerSync();
 }
 
 // xs = src [m, dim] (dtype T, written by other blocks; xs rows xstride apart).
@@ -92,7 +137,7 @@ __device__ __forceinline__ void CopyRows(const void* src, T* xs, int m, int dim,
     const int r = i / per_row;
     x[r * stride16 + i - r * per_row] = __ldcg(s + i);
   }
-  __syncthreads();
+  WorkerSync();
 }
 
 __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
@@ -104,7 +149,9 @@ __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
 // kM: the most rows the instance takes (1: the one-row instance on the CUDA cores, smaller and
 // unrolled for it; kMegaMaxRows: the tensor-core one); kGeneral: see ItemSlotOf.
 template <typename T, int kM, bool kGeneral>
-__global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant__ MegaParams p) {
+__global__ void __launch_bounds__(kBlockThreads<kM>, 1)
+    MegaKernel(const __grid_constant__ MegaParams p) {
+  constexpr bool kCtl = kBlockThreads < kM >> kThreads;
   extern __shared__ uint4 smem4[];
   __shared__ float scratch[32];
   __shared__ unsigned long long best_sm[kWarps][8];
@@ -113,6 +160,10 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   const int m = kM == 1 ? 1 : p.rows, H = p.hidden, D = p.head_dim, t = threadIdx.x;
   const int nqkv = (p.heads + 2 * p.kv_heads) * D, hd = p.heads * D;
   auto xstride = [&](int dim) { return XStride(dim, kM > 1); };
+  if (kCtl && t >= kThreads) {
+    ControlWarp(p.barrier, LaunchBarriers(p.num_layers));
+    return;
+  }
   unsigned int epoch = 0;
   if (blockIdx.x == 0) {
     const T* embed = static_cast<const T*>(p.embed);
@@ -148,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
   auto add_residual = [&](int row, int r, const float(&a)[1], float x) {
     p.residual[static_cast<size_t>(r) * H + row] = x + a[0];
   };
-  GridSync(p.barrier, epoch);
+  GridSync<kCtl>(p.barrier, epoch);
   // The block's first p.slot_buffers attention items of a layer have their slot data copied
   // while the norm and the QKV phase run (the copies' group is followed by the weight
   // stream's); later items load theirs into the last buffer.
@@ -171,7 +222,7 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
                            [&](int row, int r, const float(&a)[1], float) {
                              p.qkv[static_cast<size_t>(r) * nqkv + row] = a[0];
                            });
-    GridSync(p.barrier, epoch);
+    GridSync<kCtl>(p.barrier, epoch);
     // The block arrives at the barrier once its items' outputs are written; each item's ring
     // rows and fold (ItemTail) follow its outputs, the last item's after the arrival.
     constexpr int kRingStages = kM == 1 ? kStages : kTileStages;
@@ -180,10 +231,10 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     float* prev_buf = nullptr;
     for (int item = blockIdx.x, k = 0;; item += gridDim.x, ++k) {
       const bool more = item < items;
-      if (!more) GridArrive(p.barrier, epoch);
+      if (!more) GridArrive<kCtl>(p.barrier, epoch);
       if (prev >= 0) {
         ItemTail<kGeneral, kM>(p, L, prev, sm, prev_buf);
-        if (more) __syncthreads();
+        if (more) WorkerSync();
       }
       if (!more) break;
       float* buf = slot_bufs + min(k, p.slot_buffers - 1) * slot_floats;
@@ -197,23 +248,23 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
         }
       }
       AttentionItem<T, kGeneral, kM>(p, L, item, sm, buf);
-      __syncthreads();
+      WorkerSync();
       prev = item, prev_buf = buf;
     }
-    GridWait(p.barrier, epoch);
+    GridWait<kCtl>(p.barrier, epoch);
     CopyRows<T>(p.attn, xs, m, hd, xstride(hd));
     ws.template Consume<1>(H, hd, xs, xstride(hd), m, load_residual, add_residual);
-    GridSync(p.barrier, epoch);
+    GridSync<kCtl>(p.barrier, epoch);
     NormRows<T>(p.residual, L.post_norm, xs, m, H, xstride(H), p.eps, scratch);
     ws.template Consume<2>(p.ffn, H, xs, xstride(H), m, no_pre,
                            [&](int row, int r, const float(&a)[2], float) {
                              static_cast<T*>(p.mlp)[static_cast<size_t>(r) * p.ffn + row] =
                                  detail::FromFloat<T>(detail::SwiGluAct(a[0], a[1]));
                            });
-    GridSync(p.barrier, epoch);
+    GridSync<kCtl>(p.barrier, epoch);
     CopyRows<T>(p.mlp, xs, m, p.ffn, xstride(p.ffn));
     ws.template Consume<1>(H, p.ffn, xs, xstride(p.ffn), m, load_residual, add_residual);
-    GridSync(p.barrier, epoch);
+    GridSync<kCtl>(p.barrier, epoch);
   }
   NormRows<T>(p.residual, p.final_norm, xs, m, H, xstride(H), p.eps, scratch);
   // Each storing thread keeps its best key per row (the one-row stream: lane 0 of every warp,
@@ -236,13 +287,13 @@ __global__ void __launch_bounds__(kThreads, 1) MegaKernel(const __grid_constant_
     best_sm[warp][2 * lane] = best[0];
     best_sm[warp][2 * lane + 1] = best[1];
   }
-  __syncthreads();
+  WorkerSync();
   if (t < m) {
     unsigned long long b = 0;
     for (int w = 0; w < kWarps; ++w) b = max(b, best_sm[w][kM == 1 ? 0 : t]);
     atomicMax(p.argmax_keys + t, b);
   }
-  GridSync(p.barrier, epoch);
+  GridSync<kCtl>(p.barrier, epoch);
   if (blockIdx.x == 0 && t < m) {
     const unsigned long long key = __ldcg(p.argmax_keys + t);
     p.argmax_out[t] = static_cast<int32_t>(0xffffffffu - static_cast<unsigned>(key & 0xffffffffu));
@@ -297,7 +348,7 @@ cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaS
   attr[0].val.cooperative = 1;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(kThreads);
+  cfg.blockDim = dim3(one ? mega::kBlockThreads<1> : mega::kBlockThreads<kMegaMaxRows>);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;

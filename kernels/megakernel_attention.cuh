@@ -190,7 +190,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
       if (base + e * kThreads < total) raw[base + e * kThreads] = v[e];
     }
   }
-  __syncthreads();  // raw and the slot data (every thread's copies) in place
+  WorkerSync();  // raw and the slot data (every thread's copies) in place
   float sv[kMaxSRows];
 #pragma unroll
   for (int u = 0; u < kMaxSRows; ++u) {
@@ -212,7 +212,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
       epilogue(detail::RopeOf(p.rope, row0 + u, D, sq.start_pos + u, p.inv_freq));
     }
   }
-  __syncthreads();
+  WorkerSync();
   for (int idx = t; idx < nt * kColBlock; idx += kThreads) {
     const int u = idx / kColBlock, c = idx - u * kColBlock;
     vs[(vold + u) * kColBlock + c] = vnew[u * D + c0 + c];
@@ -247,7 +247,7 @@ __device__ void AttentionItem(const MegaParams& p, const MegaLayer& L, int item,
     }
     red[(qr * kRowGroups + rg) * kColBlock + j] = a;
   }
-  __syncthreads();
+  WorkerSync();
   for (int o = t; o < nq * kColBlock; o += kThreads) {
     const int qr = o / kColBlock, jj = o - qr * kColBlock, u = qr / qpk;
     float acc = 0.f;

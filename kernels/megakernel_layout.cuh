@@ -10,8 +10,17 @@
 
 namespace linspec::kernels::mega {
 
-constexpr int kThreads = 512;
+constexpr int kThreads = 512;  // the worker threads of a block
 constexpr int kWarps = kThreads / 32;
+// The one-row instance's block has a control warp beside its kWarps workers (kBlockThreads<1>):
+// it raises and polls the grid barriers (ControlWarp), so that the fence that publishes the
+// block's writes waits on no weight copies in flight.
+template <int kM>
+constexpr int kBlockThreads = kM == 1 ? kThreads + 32 : kThreads;
+// A barrier of the worker threads (named barrier 1; the control warp never joins it).
+__device__ __forceinline__ void WorkerSync() {
+  asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads) : "memory");
+}
 constexpr int kColBlock = kMegaColumnBlock;       // attention: v columns per work item
 constexpr int kRowGroups = kThreads / kColBlock;  // attention: S row groups per work item
 constexpr int kMaxSRows = 128 / kRowGroups;       // S entries per thread (head_dim <= 128)
