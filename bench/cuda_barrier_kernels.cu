@@ -8,11 +8,29 @@ namespace linspec::bench {
 namespace {
 
 constexpr int kWarps = 16, kThreads = (kWarps + 1) * 32, kControl = kWarps * 32;
-constexpr int kStages = 8, kUnits = 32;  // 8 batches of 512 bytes per warp (7 ahead)
+constexpr int kAhead = 7, kUnits = 32;  // 7 batches of 512 bytes per warp ahead while streaming
 
 using kernels::detail::CpAsync16;
 using kernels::detail::CpAsyncCommit;
 using kernels::detail::CpAsyncWait;
+
+// Ring slots per warp: kAhead + 1, or 2 (kAhead + 1) for the burst mode.
+template <BarrierMode kMode>
+constexpr int kSlots = kMode == BarrierMode::kControlBurst ? 2 * (kAhead + 1) : kAhead + 1;
+
+// Waits until at most `pending` of this thread's cp.async groups are pending (N >= pending).
+template <int N>
+__device__ __forceinline__ void WaitPending(int pending) {
+  if constexpr (N == 0) {
+    CpAsyncWait<0>();
+  } else {
+    if (pending >= N) {
+      CpAsyncWait<N>();
+    } else {
+      WaitPending<N - 1>(pending);
+    }
+  }
+}
 
 __device__ __forceinline__ unsigned long long GlobalTimer() {
   unsigned long long t;
@@ -29,7 +47,9 @@ __device__ __forceinline__ void Barrier(const BarrierRun& r, unsigned int epoch,
   }
   __syncthreads();
   if constexpr (kMode == BarrierMode::kBlock) return;
-  constexpr bool control = kMode == BarrierMode::kControl || kMode == BarrierMode::kControlRelaxed;
+  constexpr bool control = kMode == BarrierMode::kControl ||
+                           kMode == BarrierMode::kControlRelaxed ||
+                           kMode == BarrierMode::kControlBurst;
   constexpr bool relaxed =
       kMode == BarrierMode::kThread0Relaxed || kMode == BarrierMode::kControlRelaxed;
   if (threadIdx.x == (control ? kControl : 0)) {
@@ -59,7 +79,8 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
   extern __shared__ uint4 ring_all[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const bool worker = warp < kWarps;
-  uint4* ring = ring_all + (worker ? warp : 0) * kStages * kUnits;
+  constexpr int kS = kSlots<kMode>;
+  uint4* ring = ring_all + (worker ? warp : 0) * kS * kUnits;
   const size_t nw = static_cast<size_t>(gridDim.x) * kWarps, gw = blockIdx.x * kWarps + warp;
   const size_t mask = r.weight_bytes / 16 - 1;  // a power of two
   const uint4* w = static_cast<const uint4*>(r.weights);
@@ -68,13 +89,13 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
   // Batch q of this warp: 512 bytes at ((q * nw + gw) * 32) units, so a phase's batches cover a
   // contiguous range of the buffer, as a projection's rows do.
   auto issue = [&] {
-    CpAsync16(ring + (issued % kStages) * kUnits + lane,
+    CpAsync16(ring + (issued % kS) * kUnits + lane,
               w + (((issued * nw + gw) * kUnits + lane) & mask), true, policy);
     CpAsyncCommit();
     ++issued;
   };
   if (worker) {
-    for (int i = 0; i < kStages - 1; ++i) issue();
+    for (int i = 0; i < kAhead; ++i) issue();
   }
   // A fixed activation chunk; the sums are the phase's "outputs".
   const uint4 x = make_uint4(0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u);
@@ -83,8 +104,8 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
     if (worker) {
       float acc = 0.f;
       for (int b = 0; b < r.batches[ph & 3]; ++b) {
-        CpAsyncWait<kStages - 2>();
-        const uint4 v = ring[(consumed % kStages) * kUnits + lane];
+        WaitPending<kS - 2>(static_cast<int>(issued - consumed) - 1);  // groups after this one
+        const uint4 v = ring[(consumed % kS) * kUnits + lane];
         ++consumed;
         const uint32_t ws[4] = {v.x, v.y, v.z, v.w}, xs[4] = {x.x, x.y, x.z, x.w};
 #pragma unroll
@@ -93,9 +114,12 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
           const float2 c = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&xs[i]));
           acc = fmaf(a.x, c.x, fmaf(a.y, c.y, acc));
         }
-        issue();
+        if (issued - consumed < kAhead) issue();
       }
       r.sink[gw * 32 + lane] = acc;
+      if constexpr (kS > kAhead + 1) {  // the burst: the next batches asked for before the wait
+        while (issued - consumed < kS - 1) issue();
+      }
     }
     Barrier<kMode>(r, static_cast<unsigned int>(ph + 1), ph);
     if (r.idle_ns > 0 && (ph & 3) == 0) {
@@ -109,7 +133,7 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
 
 template <BarrierMode kMode>
 cudaError_t Launch(const BarrierRun& r, int blocks, cudaStream_t stream) {
-  const size_t smem = size_t{kWarps} * kStages * kUnits * 16;
+  const size_t smem = size_t{kWarps} * kSlots<kMode> * kUnits * 16;
   cudaError_t e = cudaFuncSetAttribute(
       BarrierStream<kMode>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
@@ -130,7 +154,8 @@ cudaError_t Launch(const BarrierRun& r, int blocks, cudaStream_t stream) {
 
 const char* BarrierModeName(BarrierMode m) {
   static const char* const kNames[kBarrierModes] = {
-      "none", "block", "thread0", "thread0-relaxed", "control", "control-relaxed", "drain"};
+      "none",    "block",           "thread0", "thread0-relaxed",
+      "control", "control-relaxed", "drain",   "control-burst"};
   return kNames[static_cast<int>(m)];
 }
 
@@ -156,6 +181,8 @@ cudaError_t LaunchBarrierStream(const BarrierRun& r, int blocks, cudaStream_t st
       return Launch<BarrierMode::kControlRelaxed>(r, blocks, stream);
     case BarrierMode::kDrain:
       return Launch<BarrierMode::kDrain>(r, blocks, stream);
+    case BarrierMode::kControlBurst:
+      return Launch<BarrierMode::kControlBurst>(r, blocks, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -22,8 +22,11 @@ enum class BarrierMode {
   kControl,         // as kThread0, by the control warp (no cp.async of its own in flight)
   kControlRelaxed,  // as kThread0Relaxed, by the control warp
   kDrain,           // every warp waits for its ring's copies first, then as kThread0
+  kControlBurst,    // as kControl, each warp's ring twice as large (16 slots): at a barrier a
+                    // warp tops it up to 15 batches ahead, and issues no more while streaming
+                    // until it is back at 7 ahead (the DRAM kept busy through the wait)
 };
-constexpr int kBarrierModes = 7;
+constexpr int kBarrierModes = 8;
 const char* BarrierModeName(BarrierMode m);
 
 struct BarrierRun {
