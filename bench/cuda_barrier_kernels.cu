@@ -134,20 +134,8 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
 template <BarrierMode kMode>
 cudaError_t Launch(const BarrierRun& r, int blocks, cudaStream_t stream) {
   const size_t smem = size_t{kWarps} * kSlots<kMode> * kUnits * 16;
-  cudaError_t e = cudaFuncSetAttribute(
-      BarrierStream<kMode>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (e != cudaSuccess) return e;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeCooperative;
-  attr[0].val.cooperative = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, BarrierStream<kMode>, r);
+  return kernels::detail::LaunchCooperative(BarrierStream<kMode>, dim3(blocks), dim3(kThreads),
+                                            smem, stream, r);
 }
 
 }  // namespace

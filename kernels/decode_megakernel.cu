@@ -340,20 +340,9 @@ cudaError_t DecodeMegakernel(const MegaParams& p, DType dtype, int blocks, cudaS
     return one ? MegaKernel<T, 1, false> : MegaKernel<T, kMegaMaxRows, false>;
   };
   auto* kernel = dtype == DType::kBF16 ? pick(__nv_bfloat16{}) : pick(__half{});
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(smem));
-  if (e != cudaSuccess) return e;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeCooperative;
-  attr[0].val.cooperative = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(one ? mega::kBlockThreads<1> : mega::kBlockThreads<kMegaMaxRows>);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kernel, p);
+  return detail::LaunchCooperative(
+      kernel, dim3(blocks), dim3(one ? mega::kBlockThreads<1> : mega::kBlockThreads<kMegaMaxRows>),
+      smem, stream, p);
 }
 
 }  // namespace linspec::kernels

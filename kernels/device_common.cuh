@@ -168,6 +168,20 @@ __device__ __forceinline__ void PdlTrigger() {
 #endif
 }
 
+// cudaLaunchKernelEx with `nattr` launch attributes.
+template <typename... KArgs, typename... Args>
+cudaError_t LaunchWith(cudaLaunchAttribute* attr, int nattr, void (*kernel)(KArgs...), dim3 grid,
+                       dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = nattr;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
 // Launches with the PDL attribute when enabled (SetProgrammaticDependentLaunch).
 template <typename... KArgs, typename... Args>
 cudaError_t Launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
@@ -175,14 +189,22 @@ cudaError_t Launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = ProgrammaticDependentLaunch() ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+  return LaunchWith(attr, ProgrammaticDependentLaunch() ? 1 : 0, kernel, grid, block, smem, stream,
+                    std::forward<Args>(args)...);
+}
+
+// A cooperative launch (every block resident at once, so grid-wide barriers are safe) with
+// `smem` bytes of dynamic shared memory, which the kernel is first allowed.
+template <typename... KArgs, typename... Args>
+cudaError_t LaunchCooperative(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                              cudaStream_t stream, Args&&... args) {
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeCooperative;
+  attr[0].val.cooperative = 1;
+  return LaunchWith(attr, 1, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 // Calls f(std::integral_constant<int, D>{}) for a head dimension D in {16, 32, 64, 128};
