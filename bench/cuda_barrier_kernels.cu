@@ -18,20 +18,6 @@ using kernels::detail::CpAsyncWait;
 template <BarrierMode kMode>
 constexpr int kSlots = kMode == BarrierMode::kControlBurst ? 2 * (kAhead + 1) : kAhead + 1;
 
-// Waits until at most `pending` of this thread's cp.async groups are pending (N >= pending).
-template <int N>
-__device__ __forceinline__ void WaitPending(int pending) {
-  if constexpr (N == 0) {
-    CpAsyncWait<0>();
-  } else {
-    if (pending >= N) {
-      CpAsyncWait<N>();
-    } else {
-      WaitPending<N - 1>(pending);
-    }
-  }
-}
-
 __device__ __forceinline__ unsigned long long GlobalTimer() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -104,7 +90,8 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
     if (worker) {
       float acc = 0.f;
       for (int b = 0; b < r.batches[ph & 3]; ++b) {
-        WaitPending<kS - 2>(static_cast<int>(issued - consumed) - 1);  // groups after this one
+        kernels::detail::CpAsyncWaitPending<kS - 2>(static_cast<int>(issued - consumed) -
+                                                    1);  // groups after this one
         const uint4 v = ring[(consumed % kS) * kUnits + lane];
         ++consumed;
         const uint32_t ws[4] = {v.x, v.y, v.z, v.w}, xs[4] = {x.x, x.y, x.z, x.w};

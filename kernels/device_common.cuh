@@ -152,6 +152,19 @@ template <int N>
 __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+// Waits until at most min(pending, N) of this thread's groups are pending (a runtime count).
+template <int N>
+__device__ __forceinline__ void CpAsyncWaitPending(int pending) {
+  if constexpr (N == 0) {
+    CpAsyncWait<0>();
+  } else {
+    if (pending >= N) {
+      CpAsyncWait<N>();
+    } else {
+      CpAsyncWaitPending<N - 1>(pending);
+    }
+  }
+}
 
 // Programmatic dependent launch (Hopper): a kernel launched with the PDL attribute may start
 // while its predecessor finishes. Everything before PdlWait() must read only immutable data
