@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "bench/cuda_barrier_kernels.h"
+#include "bench/cuda_device_timer.cuh"
 #include "kernels/device_common.cuh"
 
 namespace linspec::bench {
@@ -18,13 +19,7 @@ using kernels::detail::CpAsyncWait;
 template <BarrierMode kMode>
 constexpr int kSlots = kMode == BarrierMode::kControlBurst ? 2 * (kAhead + 1) : kAhead + 1;
 
-__device__ __forceinline__ unsigned long long GlobalTimer() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-// The barrier under test; `who` is the thread that raises the counter and polls it.
+// The barrier under test (see BarrierMode).
 template <BarrierMode kMode>
 __device__ __forceinline__ void Barrier(const BarrierRun& r, unsigned int epoch, int phase) {
   if constexpr (kMode == BarrierMode::kNone) return;
@@ -39,7 +34,7 @@ __device__ __forceinline__ void Barrier(const BarrierRun& r, unsigned int epoch,
   constexpr bool relaxed =
       kMode == BarrierMode::kThread0Relaxed || kMode == BarrierMode::kControlRelaxed;
   if (threadIdx.x == (control ? kControl : 0)) {
-    unsigned long long t0 = r.times ? GlobalTimer() : 0ull;
+    const uint64_t t0 = r.times ? GlobalTimer() : 0ull;
     asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(r.counter) : "memory");
     const unsigned int target = epoch * gridDim.x;
     unsigned int v;
@@ -109,11 +104,7 @@ __global__ void __launch_bounds__(kThreads, 1) BarrierStream(const __grid_consta
       }
     }
     Barrier<kMode>(r, static_cast<unsigned int>(ph + 1), ph);
-    if (r.idle_ns > 0 && (ph & 3) == 0) {
-      const unsigned long long t0 = GlobalTimer();
-      while (GlobalTimer() - t0 < static_cast<unsigned long long>(r.idle_ns)) {
-      }
-    }
+    if ((ph & 3) == 0) SpinNs(r.idle_ns);
   }
   if (worker) CpAsyncWait<0>();
 }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "bench/cuda_device_timer.cuh"
 #include "bench/cuda_stream_kernels.h"
 #include "kernels/device_common.cuh"
 
@@ -15,19 +16,6 @@ constexpr size_t kSmemPerSm = 228 * 1024, kSmemReservedPerBlock = 1024;
 using kernels::detail::CpAsync16;
 using kernels::detail::CpAsyncCommit;
 using kernels::detail::CpAsyncWait;
-
-__device__ __forceinline__ uint64_t GlobalTimer() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-__device__ __forceinline__ void SpinNs(int ns) {
-  if (ns <= 0) return;
-  const uint64_t t0 = GlobalTimer();
-  while (GlobalTimer() - t0 < static_cast<uint64_t>(ns)) {
-  }
-}
 
 // The tiles of this block: first, first + stride, ... (< tiles); global stage g is stage
 // g % num of the block's tile g / num.

@@ -20,9 +20,19 @@ namespace mega {
 // GridWait): the arrival publishes what the block wrote before it. With a control warp (kCtl),
 // the workers only announce their arrival to it (named barrier 2) and wait for its word that the
 // grid has arrived (named barrier 3); ControlWarp raises and polls the counter.
-constexpr int kArrived = 2, kReleased = 3;
-__device__ __forceinline__ void RaiseAndPoll(unsigned int* counter, unsigned int epoch) {
+constexpr int kArrived = 2, kReleased = 3;  // named barriers of the workers and the control warp
+template <int kId>
+__device__ __forceinline__ void ControlArrive() {
+  asm volatile("bar.arrive %0, %1;\n" ::"n"(kId), "n"(kBlockThreads<1>) : "memory");
+}
+template <int kId>
+__device__ __forceinline__ void ControlSync() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(kId), "n"(kBlockThreads<1>) : "memory");
+}
+__device__ __forceinline__ void RaiseCounter(unsigned int* counter) {
   asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
+}
+__device__ __forceinline__ void PollCounter(const unsigned int* counter, unsigned int epoch) {
   const unsigned int target = epoch * gridDim.x;
   unsigned int v;
   do {
@@ -33,26 +43,18 @@ template <bool kCtl>
 __device__ __forceinline__ void GridArrive(unsigned int* counter, unsigned int& epoch) {
   ++epoch;
   if constexpr (kCtl) {
-    asm volatile("bar.arrive %0, %1;\n" ::"n"(kArrived), "n"(kThreads + 32) : "memory");
+    ControlArrive<kArrived>();
   } else {
     WorkerSync();
-    if (threadIdx.x == 0) {
-      asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(counter) : "memory");
-    }
+    if (threadIdx.x == 0) RaiseCounter(counter);
   }
 }
 template <bool kCtl>
 __device__ __forceinline__ void GridWait(unsigned int* counter, unsigned int epoch) {
   if constexpr (kCtl) {
-    asm volatile("bar.sync %0, %1;\n" ::"n"(kReleased), "n"(kThreads + 32) : "memory");
+    ControlSync<kReleased>();
   } else {
-    if (threadIdx.x == 0) {
-      const unsigned int target = epoch * gridDim.x;
-      unsigned int v;
-      do {
-        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
-      } while (v < target);
-    }
+    if (threadIdx.x == 0) PollCounter(counter, epoch);
     WorkerSync();
   }
 }
@@ -66,14 +68,17 @@ __device__ __forceinline__ void GridSync(unsigned int* counter, unsigned int& ep
 // acquire semantics, the workers released.
 __device__ __forceinline__ void ControlWarp(unsigned int* counter, int barriers) {
   for (int e = 1; e <= barriers; ++e) {
-    asm volatile("bar.sync %0, %1;\n" ::"n"(kArrived), "n"(kThreads + 32) : "memory");
-    if ((threadIdx.x & 31) == 0) RaiseAndPoll(counter, static_cast<unsigned int>(e));
+    ControlSync<kArrived>();
+    if ((threadIdx.x & 31) == 0) {
+      RaiseCounter(counter);
+      PollCounter(counter, static_cast<unsigned int>(e));
+    }
     __syncwarp();
-    asm volatile("bar.arrive %0, %1;\n" ::"n"(kReleased), "n"(kThreads + 32) : "memory");
+    ControlArrive<kReleased>();
   }
 }
 // The grid barriers of a launch: after the embedding, 5 per layer, before the argmax.
-__host__ __device__ inline int LaunchBarriers(int layers) { return 5 * layers + 2; }
+__device__ __forceinline__ int LaunchBarriers(int layers) { return 5 * layers + 2; }
 
 // The sum of v over the block's worker threads (every worker gets it); scratch [kWarps].
 __device__ __forceinline__ float WorkerSum(float v, float* scratch) {
@@ -151,7 +156,7 @@ __device__ __forceinline__ unsigned long long ArgmaxKey(float v, int idx) {
 template <typename T, int kM, bool kGeneral>
 __global__ void __launch_bounds__(kBlockThreads<kM>, 1)
     MegaKernel(const __grid_constant__ MegaParams p) {
-  constexpr bool kCtl = kBlockThreads < kM >> kThreads;
+  constexpr bool kCtl = kControlWarp<kM>;
   extern __shared__ uint4 smem4[];
   __shared__ float scratch[32];
   __shared__ unsigned long long best_sm[kWarps][8];

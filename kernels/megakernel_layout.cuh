@@ -16,7 +16,9 @@ constexpr int kWarps = kThreads / 32;
 // it raises and polls the grid barriers (ControlWarp), so that the fence that publishes the
 // block's writes waits on no weight copies in flight.
 template <int kM>
-constexpr int kBlockThreads = kM == 1 ? kThreads + 32 : kThreads;
+constexpr bool kControlWarp = kM == 1;
+template <int kM>
+constexpr int kBlockThreads = kControlWarp<kM> ? kThreads + 32 : kThreads;
 // A barrier of the worker threads (named barrier 1; the control warp never joins it).
 __device__ __forceinline__ void WorkerSync() {
   asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads) : "memory");
